@@ -1,0 +1,272 @@
+"""The first-version SFU: one aiortc peer per browser direction, tracks shared with MediaRelay.
+
+Topology (as LiveKit does it): each participant holds two peer connections with the server.
+- The *publisher* connection: the browser offers its camera and microphone; the server only receives.
+- The *subscriber* connection: the server offers the other participants' tracks; the browser only
+  receives. The server re-offers whenever tracks come or go.
+Each side always offers on its own connection, so renegotiation never collides (no glare).
+
+This version forwards through aiortc's MediaRelay, which decodes and re-encodes; the forwarding
+relay (no decode, no encode) replaces it behind the same interface.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
+from aiortc.contrib.media import MediaRelay
+from aiortc.mediastreams import MediaStreamError
+from aiortc.sdp import candidate_from_sdp
+
+from media import sdp as sdp_check
+from media.exceptions import InvalidCandidate, InvalidSdp, NegotiationError, NotAllowed
+from media.ice import IceConfig, announce_address
+
+log = logging.getLogger(__name__)
+
+ANSWER_TIMEOUT = 15.0
+
+
+@dataclass(frozen=True)
+class TrackInfo:
+    """Which participant a media section of the subscriber offer carries (by mid)."""
+
+    mid: str
+    participant_id: str
+    kind: str
+
+
+class SignalSink(Protocol):
+    """How the SFU talks back to one participant's signalling connection."""
+
+    async def send_subscriber_offer(self, sdp: str, tracks: list[TrackInfo]) -> None: ...
+
+
+@dataclass
+class _Forward:
+    publisher_id: str
+    kind: str
+    transceiver: RTCRtpTransceiver
+
+
+class Participant:
+    def __init__(
+        self, room: SfuRoom, participant_id: str, sink: SignalSink, *, can_publish: bool, can_subscribe: bool
+    ) -> None:
+        self.room = room
+        self.id = participant_id
+        self.can_publish = can_publish
+        self.can_subscribe = can_subscribe
+        self._sink = sink
+        self._config = room.config
+        self.publisher: RTCPeerConnection | None = None
+        self.subscriber: RTCPeerConnection | None = None
+        self.published: dict[str, MediaStreamTrack] = {}
+        self._forwards: list[_Forward] = []
+        self._dirty = asyncio.Event()
+        self._answer: asyncio.Future[None] | None = None
+        self._negotiator: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # --- publisher connection: the browser offers, we answer -------------------------------------
+
+    async def handle_publisher_offer(self, sdp: str) -> str:
+        if not self.can_publish:
+            raise NotAllowed("this token does not allow publishing")
+        sdp_check.parse_offer(sdp)
+        if self.publisher is None:
+            self.publisher = self._new_pc()
+            self.publisher.on("track", self._on_remote_track)
+        pc = self.publisher
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            await pc.setLocalDescription(await pc.createAnswer())
+        except InvalidSdp:
+            raise
+        except Exception as exc:  # aiortc rejects what it cannot negotiate with assorted errors
+            log.warning("publisher offer rejected for %s: %s: %s", self.id, type(exc).__name__, exc)
+            raise InvalidSdp(f"the offer could not be negotiated ({type(exc).__name__})") from None
+        return announce_address(pc.localDescription.sdp, self._config.announced_address)
+
+    def _on_remote_track(self, track: MediaStreamTrack) -> None:
+        if track.kind not in ("audio", "video") or track.kind in self.published:
+            return
+        self.published[track.kind] = track
+        self.room.track_published(self, track)
+
+    # --- subscriber connection: we offer, the browser answers ------------------------------------
+
+    def subscribe(self, publisher_id: str, track: MediaStreamTrack) -> None:
+        if not self.can_subscribe or self._closed:
+            return
+        if self.subscriber is None:
+            self.subscriber = self._new_pc()
+        # A new transceiver per track: aiortc's RTP loop of a sender whose track ended does not restart.
+        transceiver = self.subscriber.addTransceiver(track, direction="sendonly")
+        self._forwards.append(_Forward(publisher_id, track.kind, transceiver))
+        self._request_negotiation()
+
+    def unsubscribe(self, publisher_id: str) -> None:
+        changed = False
+        for forward in [f for f in self._forwards if f.publisher_id == publisher_id]:
+            forward.transceiver.sender.replaceTrack(None)
+            forward.transceiver.direction = "inactive"
+            self._forwards.remove(forward)
+            changed = True
+        if changed:
+            self._request_negotiation()
+
+    async def handle_subscriber_answer(self, sdp: str) -> None:
+        if self.subscriber is None or self._answer is None or self._answer.done():
+            raise NegotiationError("no subscriber offer is waiting for an answer")
+        sdp_check.parse_answer(sdp)
+        try:
+            await self.subscriber.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+        except Exception as exc:
+            log.warning("subscriber answer rejected for %s: %s: %s", self.id, type(exc).__name__, exc)
+            raise InvalidSdp(f"the answer could not be applied ({type(exc).__name__})") from None
+        self._answer.set_result(None)
+
+    def _request_negotiation(self) -> None:
+        self._dirty.set()
+        if self._negotiator is None:
+            self._negotiator = asyncio.create_task(self._negotiate_forever(), name=f"negotiate-{self.id}")
+
+    async def _negotiate_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._closed:
+            await self._dirty.wait()
+            self._dirty.clear()
+            pc = self.subscriber
+            if pc is None or self._closed:
+                continue
+            try:
+                await pc.setLocalDescription(await pc.createOffer())
+                tracks = [
+                    TrackInfo(f.transceiver.mid, f.publisher_id, f.kind)
+                    for f in self._forwards
+                    if f.transceiver.mid is not None
+                ]
+                self._answer = loop.create_future()
+                offer = announce_address(pc.localDescription.sdp, self._config.announced_address)
+                await self._sink.send_subscriber_offer(offer, tracks)
+                await asyncio.wait_for(self._answer, ANSWER_TIMEOUT)
+            except TimeoutError:
+                log.warning("participant %s did not answer the subscriber offer in time", self.id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if self._closed:
+                    return
+                log.exception("subscriber negotiation failed for %s", self.id)
+
+    # --- both -----------------------------------------------------------------------------------
+
+    async def add_ice_candidate(self, target: str, candidate: str | None, sdp_mid: str | None,
+                                sdp_mline_index: int | None) -> None:
+        pc = self.publisher if target == "publisher" else self.subscriber
+        if pc is None:
+            raise NegotiationError(f"there is no {target} connection yet")
+        if candidate is None or candidate == "":
+            await pc.addIceCandidate(None)
+            return
+        text = candidate[len("candidate:"):] if candidate.startswith("candidate:") else candidate
+        try:
+            parsed = candidate_from_sdp(text)
+        except Exception:
+            raise InvalidCandidate("the ICE candidate could not be parsed") from None
+        parsed.sdpMid = sdp_mid
+        parsed.sdpMLineIndex = sdp_mline_index
+        if sdp_mid is None and sdp_mline_index is None:
+            parsed.sdpMLineIndex = 0
+        try:
+            await pc.addIceCandidate(parsed)
+        except Exception as exc:
+            raise InvalidCandidate(f"the ICE candidate was refused ({type(exc).__name__})") from None
+
+    def _new_pc(self) -> RTCPeerConnection:
+        return RTCPeerConnection(self._config.rtc_configuration())
+
+    async def close(self) -> None:
+        self._closed = True
+        self._dirty.set()
+        if self._negotiator is not None:
+            self._negotiator.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._negotiator
+        for pc in (self.publisher, self.subscriber):
+            if pc is not None:
+                await pc.close()
+
+
+@dataclass
+class SfuRoom:
+    name: str
+    config: IceConfig
+    participants: dict[str, Participant] = field(default_factory=dict)
+    relay: MediaRelay = field(default_factory=MediaRelay)
+    _drains: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def add(self, participant_id: str, sink: SignalSink, *, can_publish: bool, can_subscribe: bool) -> Participant:
+        if participant_id in self.participants:
+            raise ValueError(f"participant {participant_id} is already in room {self.name}")
+        participant = Participant(self, participant_id, sink, can_publish=can_publish, can_subscribe=can_subscribe)
+        self.participants[participant_id] = participant
+        for other in self.participants.values():
+            if other is not participant:
+                for track in other.published.values():
+                    participant.subscribe(other.id, self.relay.subscribe(track, buffered=False))
+        return participant
+
+    def track_published(self, publisher: Participant, track: MediaStreamTrack) -> None:
+        # Always keep one reader on the source so that decoded frames never pile up unread.
+        self._drains.append(asyncio.create_task(_drain(self.relay.subscribe(track, buffered=False))))
+        for other in self.participants.values():
+            if other is not publisher:
+                other.subscribe(publisher.id, self.relay.subscribe(track, buffered=False))
+
+    async def remove(self, participant_id: str) -> None:
+        participant = self.participants.pop(participant_id, None)
+        if participant is None:
+            return
+        for other in self.participants.values():
+            other.unsubscribe(participant_id)
+        await participant.close()  # ends its remote tracks, so their drains and relays finish
+        self._drains = [task for task in self._drains if not task.done()]
+
+
+async def _drain(track: MediaStreamTrack) -> None:
+    with contextlib.suppress(MediaStreamError):
+        while True:
+            await track.recv()
+
+
+class Sfu:
+    """All rooms with live media on this node."""
+
+    def __init__(self, config: IceConfig) -> None:
+        self.config = config
+        self.rooms: dict[str, SfuRoom] = {}
+
+    def room(self, name: str) -> SfuRoom:
+        if name not in self.rooms:
+            self.rooms[name] = SfuRoom(name, self.config)
+        return self.rooms[name]
+
+    async def leave(self, room_name: str, participant_id: str) -> None:
+        room = self.rooms.get(room_name)
+        if room is None:
+            return
+        await room.remove(participant_id)
+        if not room.participants:
+            del self.rooms[room_name]
+
+    async def close(self) -> None:
+        for name in list(self.rooms):
+            for participant_id in list(self.rooms[name].participants):
+                await self.leave(name, participant_id)

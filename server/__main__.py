@@ -1,0 +1,114 @@
+"""The ``caunoi`` command: serve, migrate, demo, token."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Sequence
+
+from server.settings import Settings, SettingsError, load_settings
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from server.app import create_app
+    from server.logs import AccessLogger, configure_logging
+
+    if args.host or args.port:
+        settings = settings.model_copy(update={k: v for k, v in (("host", args.host), ("port", args.port)) if v})
+    configure_logging(settings.log_level, settings.log_format)
+    app = create_app(settings)
+    print(f"Cầu Nối: {settings.effective_public_url}", flush=True)
+    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log_class=AccessLogger,
+                handler_cancellation=True)
+    return 0
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from server.db.migrate import upgrade_sync
+
+    upgrade_sync(settings.effective_database_url)
+    print("database is at the latest revision")
+    return 0
+
+
+async def _seed(settings: Settings) -> int:
+    from server.db.engine import create_engine, session_factory
+    from server.db.migrate import upgrade
+    from server.demo import seed_demo
+    from server.plugins import load_plugins
+
+    await upgrade(settings.effective_database_url)
+    settings.signing_secret()  # the embedded default creates and stores its secret now
+    engine = create_engine(settings.effective_database_url)
+    try:
+        async with session_factory(engine).begin() as db:
+            demo = await seed_demo(db, load_plugins())
+    finally:
+        await engine.dispose()
+    if demo is None:
+        print("demo data is already present")
+    else:
+        print("demo data created")
+    from server.demo import DEMO_PASSWORD, PEOPLE
+
+    print(f"\nOpen {settings.effective_public_url} and log in as (password: {DEMO_PASSWORD}):")
+    for _handle, email, name, role, _tenant in PEOPLE:
+        print(f"  {role.value:<15} {email:<28} {name}")
+    return 0
+
+
+def _token(settings: Settings, args: argparse.Namespace) -> int:
+    from server.auth.tokens import Grants, mint_room_token
+
+    grants = Grants(can_publish=args.publish, can_subscribe=args.subscribe, room_admin=args.admin)
+    token = mint_room_token(settings.signing_secret(), room=args.room, identity=args.identity, grants=grants,
+                            ttl_seconds=args.ttl, name=args.name or args.identity)
+    print(token)
+    print(f"expires {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(time.time() + args.ttl))}",
+          file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="caunoi", description="Cầu Nối: telemedicine and virtual classrooms")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the web, signalling and media server")
+    serve.add_argument("--host", help="address to listen on (default: CAUNOI_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: CAUNOI_PORT or 8080)")
+    commands.add_parser("migrate", help="bring the database schema to the latest revision")
+    commands.add_parser("demo", help="create demo data (a facility, a school, their people)")
+    token = commands.add_parser("token", help="print a signed room token (for WHIP/WHEP or test clients)")
+    token.add_argument("--room", required=True)
+    token.add_argument("--identity", required=True)
+    token.add_argument("--name", help="display name (default: the identity)")
+    token.add_argument("--publish", action="store_true", help="grant can_publish")
+    token.add_argument("--subscribe", action="store_true", help="grant can_subscribe")
+    token.add_argument("--admin", action="store_true", help="grant room_admin")
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        if args.command == "serve":
+            return _serve(settings, args)
+        if args.command == "migrate":
+            return _migrate(settings, args)
+        if args.command == "demo":
+            return asyncio.run(_seed(settings))
+        if args.command == "token":
+            return _token(settings, args)
+    except SettingsError as exc:
+        print(f"caunoi: {exc}", file=sys.stderr)
+        return 2
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""The application factory. No work at import time; every resource is owned by a cleanup context."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from media.ice import IceConfig, IceServerConfig, apply_host_addresses
+from media.sfu import Sfu
+from server import api
+from server.bus.base import Bus
+from server.bus.local import LocalBus
+from server.db.engine import create_engine, session_factory
+from server.db.migrate import upgrade
+from server.i18n import Translator
+from server.keys import BUS, ENGINE, LIVE_ROOMS, PLUGINS, SECRET, SESSIONS, SETTINGS, SFU, TRANSLATOR
+from server.middlewares import MIDDLEWARES, security_headers, set_pending_cookies
+from server.plugins import Plugin, load_plugins
+from server.settings import Settings
+from server.signalling import handler as signalling
+from server.signalling.rooms import LiveRooms
+
+log = logging.getLogger(__name__)
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    url = settings.effective_database_url
+    if settings.migrate_on_start:
+        await upgrade(url)
+    engine = create_engine(url)
+    app[ENGINE] = engine
+    app[SESSIONS] = session_factory(engine)
+    yield
+    await engine.dispose()
+
+
+async def bus_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    bus: Bus
+    if settings.redis_url:
+        from server.bus.redis import RedisBus
+
+        bus = RedisBus(settings.redis_url)
+    else:
+        bus = LocalBus()
+    app[BUS] = bus
+    yield
+    await bus.close()
+
+
+async def media_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    config = IceConfig(
+        servers=tuple(IceServerConfig(s.urls, s.username, s.credential) for s in settings.ice_servers),
+        host_addresses=tuple(settings.ice_host_addresses),
+        announced_address=settings.ice_announced_address,
+    )
+    apply_host_addresses(config.host_addresses)
+    app[SFU] = Sfu(config)
+    app[LIVE_ROOMS] = LiveRooms()
+    yield
+    await app[SFU].close()
+
+
+def create_app(settings: Settings, plugins: list[Plugin] | None = None) -> web.Application:
+    app = web.Application(middlewares=MIDDLEWARES, client_max_size=2 * 1024 * 1024)
+    app[SETTINGS] = settings
+    app[SECRET] = settings.signing_secret()
+    app[TRANSLATOR] = Translator()
+    app[PLUGINS] = load_plugins() if plugins is None else plugins
+    app.cleanup_ctx.extend([database_ctx, bus_ctx, media_ctx])
+    app.on_response_prepare.extend([security_headers, set_pending_cookies])
+    app.router.add_routes(api.routes)
+    app.router.add_routes(signalling.routes)
+    for plugin in app[PLUGINS]:
+        plugin.setup(app)
+    return app

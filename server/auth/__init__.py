@@ -1,0 +1,1 @@
+"""Accounts, roles, cookie sessions, CSRF and room tokens."""

@@ -1,0 +1,48 @@
+"""Creating users and checking passwords."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.auth.models import ROLES_BY_TENANT_KIND, Role, RoleAssignment, Tenant, User
+from server.auth.passwords import hash_password, needs_rehash, verify_password
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+async def create_user(
+    db: AsyncSession, *, email: str, display_name: str, password: str | None = None, locale: str | None = None
+) -> User:
+    user = User(
+        email=normalise_email(email),
+        display_name=display_name,
+        password_hash=hash_password(password) if password else None,
+        locale=locale,
+    )
+    db.add(user)
+    await db.flush()
+    return user
+
+
+async def assign_role(db: AsyncSession, user: User, tenant: Tenant, role: Role) -> RoleAssignment:
+    if role not in ROLES_BY_TENANT_KIND[tenant.kind]:
+        raise ValueError(f"role {role} does not exist in a {tenant.kind} tenant")
+    assignment = RoleAssignment(user_id=user.id, tenant_id=tenant.id, role=role)
+    db.add(assignment)
+    await db.flush()
+    return assignment
+
+
+async def authenticate(db: AsyncSession, email: str, password: str) -> User | None:
+    """The active user with this e-mail and password, or None (in constant-ish time)."""
+    user = (await db.execute(select(User).where(User.email == normalise_email(email)))).scalar_one_or_none()
+    hashed = user.password_hash if user is not None and user.is_active else None
+    if not verify_password(hashed, password):
+        return None
+    assert user is not None and hashed is not None
+    if needs_rehash(hashed):
+        user.password_hash = hash_password(password)
+    return user

@@ -1,0 +1,7 @@
+"""Import every model module of the server so that Base.metadata is complete."""
+
+from server.auth import models as auth_models
+from server.records import audit
+from server.rooms import models as room_models
+
+__all__ = ["audit", "auth_models", "room_models"]

@@ -1,0 +1,23 @@
+"""Typed application state (web.AppKey), in one module."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from media.sfu import Sfu
+from server.bus.base import Bus
+from server.i18n import Translator
+from server.plugins import Plugin
+from server.settings import Settings
+from server.signalling.rooms import LiveRooms
+
+SETTINGS = web.AppKey("settings", Settings)
+SECRET = web.AppKey("secret", str)
+ENGINE = web.AppKey("engine", AsyncEngine)
+SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
+BUS = web.AppKey("bus", Bus)
+SFU = web.AppKey("sfu", Sfu)
+LIVE_ROOMS = web.AppKey("live_rooms", LiveRooms)
+PLUGINS = web.AppKey("plugins", list[Plugin])
+TRANSLATOR = web.AppKey("translator", Translator)

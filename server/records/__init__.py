@@ -1,0 +1,1 @@
+"""Records: the audit log (and, later, documents and the FHIR API)."""

@@ -1,0 +1,1 @@
+"""The WebSocket signalling endpoint and its protocol (docs/protocol.md)."""
