@@ -263,7 +263,7 @@ class Sfu:
         if room is None:
             return
         await room.remove(participant_id)
-        if not room.participants:
+        if not room.participants and self.rooms.get(room_name) is room:
             del self.rooms[room_name]
 
     async def close(self) -> None:

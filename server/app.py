@@ -16,7 +16,7 @@ from server.db.engine import create_engine, session_factory
 from server.db.migrate import upgrade
 from server.i18n import Translator
 from server.keys import BUS, ENGINE, LIVE_ROOMS, PLUGINS, SECRET, SESSIONS, SETTINGS, SFU, TRANSLATOR
-from server.middlewares import MIDDLEWARES, security_headers, set_pending_cookies
+from server.middlewares import MIDDLEWARES, security_headers
 from server.plugins import Plugin, load_plugins
 from server.settings import Settings
 from server.signalling import handler as signalling
@@ -72,7 +72,7 @@ def create_app(settings: Settings, plugins: list[Plugin] | None = None) -> web.A
     app[TRANSLATOR] = Translator()
     app[PLUGINS] = load_plugins() if plugins is None else plugins
     app.cleanup_ctx.extend([database_ctx, bus_ctx, media_ctx])
-    app.on_response_prepare.extend([security_headers, set_pending_cookies])
+    app.on_response_prepare.append(security_headers)
     app.router.add_routes(api.routes)
     app.router.add_routes(signalling.routes)
     for plugin in app[PLUGINS]:

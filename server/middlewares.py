@@ -7,6 +7,7 @@ responses that handlers prepare themselves.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -21,6 +22,7 @@ from server.requestctx import LOCALE, USER, new_request_id, request_id_var
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 LANG_COOKIE = "caunoi_lang"
+PENDING_PRE_COOKIE = web.RequestKey("pending_pre_cookie", str)
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 CSP = (
@@ -122,7 +124,13 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
             presented = value if isinstance(value, str) else None
         if binding is None or not csrf.csrf_valid(request.app[SECRET], binding, presented):
             raise ApiError(403, "csrf_failed", "missing or invalid CSRF token; reload the page and try again")
-    return await handler(request)
+    response = await handler(request)
+    pre = request.get(PENDING_PRE_COOKIE)
+    if pre is not None and not response.prepared:
+        # A page rendered a CSRF token before login: bind it to a cookie of its own.
+        response.set_cookie(csrf.PRE_SESSION_COOKIE, pre, httponly=True, samesite="Lax", path="/",
+                            secure=request.app[SETTINGS].secure_cookies)
+    return response
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -143,9 +151,9 @@ MIDDLEWARES = [request_id_middleware, error_middleware, locale_middleware, sessi
 
 def issue_csrf(request: web.Request) -> str:
     """The CSRF token for forms and JSON calls of this page; sets the pre-session cookie if needed."""
-    import secrets
-
     binding = csrf_binding(request)
+    if binding is None and PENDING_PRE_COOKIE in request:
+        binding = "pre:" + request[PENDING_PRE_COOKIE]
     if binding is None:
         pre = secrets.token_urlsafe(24)
         binding = "pre:" + pre
@@ -153,11 +161,3 @@ def issue_csrf(request: web.Request) -> str:
     return csrf.csrf_token(request.app[SECRET], binding)
 
 
-PENDING_PRE_COOKIE = web.RequestKey("pending_pre_cookie", str)
-
-
-async def set_pending_cookies(request: web.Request, response: web.StreamResponse) -> None:
-    pre = request.get(PENDING_PRE_COOKIE)
-    if pre is not None and not response.prepared:
-        response.set_cookie(csrf.PRE_SESSION_COOKIE, pre, httponly=True, samesite="Lax", path="/",
-                            secure=request.app[SETTINGS].secure_cookies)

@@ -12,7 +12,7 @@ from server.auth.sessions import COOKIE, create_session, end_session
 from server.i18n import LOCALES
 from server.keys import SESSIONS, SETTINGS, TRANSLATOR
 from server.middlewares import LANG_COOKIE
-from server.records.audit import AuditContext, Outcome, audit
+from server.records.audit import Outcome, audit
 from server.requestctx import USER, audit_context
 from server.rooms.access import room_access, rooms_of
 
@@ -65,8 +65,8 @@ async def login(request: web.Request) -> web.StreamResponse:
             {"next": next_url, "error": _("Wrong e-mail or password."), "email": email}, status=401,
         )
         return response
-    await audit(app[SESSIONS], AuditContext(**{**context.__dict__, "actor_id": user.id}), "auth.login",
-                Outcome.SUCCESS, target_type="user", target_id=user.id)
+    await audit(app[SESSIONS], context.with_actor(user.id, None), "auth.login", Outcome.SUCCESS,
+                target_type="user", target_id=user.id)
     response = web.HTTPFound(next_url)
     response.set_cookie(COOKIE, token, httponly=True, samesite="Lax", path="/",
                         secure=app[SETTINGS].secure_cookies, max_age=app[SETTINGS].session_ttl_seconds)

@@ -22,7 +22,7 @@ async def rooms_of(db: AsyncSession, user_id: str) -> list[tuple[Room, RoomRole]
         .where(RoomMember.user_id == user_id)
         .order_by(Room.title)
     )
-    return [(room, role) for room, role in rows.tuples()]
+    return [(room, role) for room, role in rows]
 
 
 async def room_access(db: AsyncSession, user_id: str, room_name: str) -> tuple[Room, Grants] | None:
