@@ -23,7 +23,7 @@ def parse_answer(text: str) -> aiortc_sdp.SessionDescription:
 
 
 def _parse(text: str, kind: str) -> aiortc_sdp.SessionDescription:
-    if len(text.encode()) > MAX_SDP_BYTES:
+    if len(text.encode("utf-8", "replace")) > MAX_SDP_BYTES:
         raise InvalidSdp(f"the {kind} is larger than {MAX_SDP_BYTES} bytes")
     if not text.startswith("v=0"):
         raise InvalidSdp(f"the {kind} does not start with v=0")
@@ -44,6 +44,9 @@ def _parse(text: str, kind: str) -> aiortc_sdp.SessionDescription:
         for fmt in media.fmt:
             if isinstance(fmt, int) and not 0 <= fmt <= 127:
                 raise InvalidSdp(f"payload type {fmt} is outside 0-127")
-        if media.kind != "application" and (not media.ice.usernameFragment or not media.dtls):
+        # aiortc builds media.dtls from a=setup alone: require the fingerprint explicitly.
+        if media.kind != "application" and (
+            not media.ice.usernameFragment or media.dtls is None or not media.dtls.fingerprints
+        ):
             raise InvalidSdp("a media section lacks ICE credentials or a DTLS fingerprint")
     return description

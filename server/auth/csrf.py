@@ -19,4 +19,7 @@ def csrf_token(secret: str, binding: str) -> str:
 
 
 def csrf_valid(secret: str, binding: str, presented: str | None) -> bool:
-    return bool(presented) and hmac.compare_digest(csrf_token(secret, binding), presented or "")
+    if not presented:
+        return False
+    # Compare bytes: compare_digest refuses non-ASCII str, and a hostile form value must get a 403, not a 500.
+    return hmac.compare_digest(csrf_token(secret, binding).encode(), presented.encode("utf-8", "replace"))

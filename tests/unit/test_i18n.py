@@ -139,7 +139,8 @@ def test_unloaded_translator_returns_msgids(fresh_context: contextvars.Context) 
     assert in_locale(fresh_context, "vi", Translator(), "Log in") == "Log in"
 
 
-def test_loading_a_missing_directory_changes_nothing(tmp_path: Path, fresh_context: contextvars.Context) -> None:
+def test_loading_a_missing_directory_changes_nothing(tmp_path: Path,
+                                                      fresh_context: contextvars.Context) -> None:
     translator = Translator()
     translator.load(tmp_path)
     assert in_locale(fresh_context, "vi", translator, "Log in") == "Log in"

@@ -46,7 +46,8 @@ def error_types(exc: ValidationError) -> set[str]:
 
 @pytest.mark.parametrize(("data", "expected"), VALID_CLIENT_MESSAGES,
                          ids=[f"{d['type']}-{i}" for i, (d, _) in enumerate(VALID_CLIENT_MESSAGES)])
-def test_every_client_message_type_parses_into_its_class(data: dict[str, Any], expected: type[BaseModel]) -> None:
+def test_every_client_message_type_parses_into_its_class(data: dict[str, Any],
+                                                         expected: type[BaseModel]) -> None:
     """The discriminator on ``type`` picks the model class, and the fields come through unchanged."""
     message = parse(data)
     assert type(message) is expected
@@ -224,7 +225,8 @@ def test_joined_serialises_with_type_protocol_and_participants() -> None:
         (p.ServerAnswer(sdp="v=0"), {"type": "answer", "sdp": "v=0"}),
         (
             p.ServerOffer(sdp="v=0", tracks=[p.TrackRef(mid="0", participant_id="p1", kind="video")]),
-            {"type": "offer", "sdp": "v=0", "tracks": [{"mid": "0", "participant_id": "p1", "kind": "video"}]},
+            {"type": "offer", "sdp": "v=0",
+             "tracks": [{"mid": "0", "participant_id": "p1", "kind": "video"}]},
         ),
         (p.ServerCandidate(target="publisher", candidate=None),
          {"type": "candidate", "target": "publisher", "candidate": None}),

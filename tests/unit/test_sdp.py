@@ -183,6 +183,13 @@ def test_video_without_dtls_fingerprint_is_invalid(real_offer: str) -> None:
     assert_invalid(video_section_without(real_offer, ("a=fingerprint",)))
 
 
+def test_offer_without_any_dtls_fingerprint_is_invalid(real_offer: str) -> None:
+    """With no fingerprint anywhere, aiortc would answer and then fail the DTLS start in a background task."""
+    stripped = "\r\n".join(line for line in lines_of(real_offer) if not line.startswith("a=fingerprint"))
+    assert "fingerprint" not in stripped
+    assert_invalid(stripped)
+
+
 def test_video_without_dtls_setup_is_invalid(real_offer: str) -> None:
     assert_invalid(video_section_without(real_offer, ("a=setup",)))
 

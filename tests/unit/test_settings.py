@@ -31,7 +31,7 @@ def settings_error(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> st
 
 
 def test_reads_caunoi_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("CAUNOI_HOST", "0.0.0.0")
+    monkeypatch.setenv("CAUNOI_HOST", "10.20.30.40")
     monkeypatch.setenv("CAUNOI_PORT", "9443")
     monkeypatch.setenv("CAUNOI_PUBLIC_URL", "https://caunoi.example.vn/")
     monkeypatch.setenv("CAUNOI_DATA_DIR", str(tmp_path / "state"))
@@ -50,7 +50,7 @@ def test_reads_caunoi_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
 
     settings = load_settings()
 
-    assert settings.host == "0.0.0.0"
+    assert settings.host == "10.20.30.40"
     assert settings.port == 9443
     assert settings.effective_public_url == "https://caunoi.example.vn"
     assert settings.data_dir == tmp_path / "state"
