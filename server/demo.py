@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.auth.accounts import assign_role, create_user
 from server.auth.models import Role, Tenant, TenantKind, User
+from server.auth.passwords import hash_password
 from server.plugins import Plugin
 
 DEMO_PASSWORD = "caunoi-demo"  # printed by `make run`; demo data is for a local trial only
@@ -54,8 +55,9 @@ async def seed_demo(db: AsyncSession, plugins: list[Plugin]) -> Demo | None:
     await db.flush()
     demo = Demo(facility=facility, school=school)
     tenants = {"facility": facility, "school": school}
+    shared_hash = hash_password(DEMO_PASSWORD)  # one published password: hashing it twelve times buys nothing
     for handle, email, name, role, tenant in PEOPLE:
-        user = await create_user(db, email=email, display_name=name, password=DEMO_PASSWORD)
+        user = await create_user(db, email=email, display_name=name, password_hash=shared_hash)
         await assign_role(db, user, tenants[tenant], role)
         demo.users[handle] = user
         demo.logins.append((f"{role.value}", email, DEMO_PASSWORD))

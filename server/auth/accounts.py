@@ -14,12 +14,19 @@ def normalise_email(email: str) -> str:
 
 
 async def create_user(
-    db: AsyncSession, *, email: str, display_name: str, password: str | None = None, locale: str | None = None
+    db: AsyncSession,
+    *,
+    email: str,
+    display_name: str,
+    password: str | None = None,
+    password_hash: str | None = None,
+    locale: str | None = None,
 ) -> User:
+    """A new user; pass ``password`` to hash it here, or an already computed ``password_hash``."""
     user = User(
         email=normalise_email(email),
         display_name=display_name,
-        password_hash=hash_password(password) if password else None,
+        password_hash=hash_password(password) if password else password_hash,
         locale=locale,
     )
     db.add(user)

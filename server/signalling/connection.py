@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WSCloseCode, web
@@ -22,6 +23,14 @@ log = logging.getLogger(__name__)
 
 OUTBOX_SIZE = 256
 MAX_ERRORS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class _Close:
+    """Queued behind the messages already in the outbox, so that an error arrives before the close."""
+
+    code: int
+    reason: str
 
 
 class Connection:
@@ -45,7 +54,7 @@ class Connection:
         self._bus = bus
         self._live = live
         self._ice_servers = ice_servers
-        self._outbox: asyncio.Queue[str | None] = asyncio.Queue(OUTBOX_SIZE)
+        self._outbox: asyncio.Queue[str | _Close | None] = asyncio.Queue(OUTBOX_SIZE + 1)
         self._writer = asyncio.create_task(self._write(), name=f"ws-writer-{claims.identity}")
         self._events: asyncio.Task[None] | None = None
         self._subscription: Subscription | None = None
@@ -53,29 +62,38 @@ class Connection:
         self.joined = False
         self.errors = 0
         self._left = False
+        self._closing: asyncio.Task[bool] | None = None
 
     # --- writing --------------------------------------------------------------------------------
 
     def send(self, message: BaseModel) -> None:
-        if self._outbox.full():
+        self._enqueue(message.model_dump_json())
+
+    def _enqueue(self, text: str) -> None:
+        if self._outbox.qsize() >= OUTBOX_SIZE:
             # A client that does not read its messages is gone for practical purposes.
             log.warning("signalling outbox full for %s; closing", self.participant_id)
-            self.close_soon(WSCloseCode.POLICY_VIOLATION, "outbox full")
+            self._closing = asyncio.create_task(self.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"too slow"))
             return
-        self._outbox.put_nowait(message.model_dump_json())
+        self._outbox.put_nowait(text)
 
     def send_error(self, code: str, message: str) -> None:
         self.send(p.Error(code=code, message=message))
 
     def close_soon(self, code: int, reason: str) -> None:
-        asyncio.create_task(self.ws.close(code=code, message=reason.encode()))
+        """Close once the messages already queued have been sent."""
+        with contextlib.suppress(asyncio.QueueFull):
+            self._outbox.put_nowait(_Close(code, reason))
 
     async def _write(self) -> None:
-        while (text := await self._outbox.get()) is not None:
+        while (item := await self._outbox.get()) is not None:
             if self.ws.closed:
                 return
             try:
-                await self.ws.send_str(text)
+                if isinstance(item, _Close):
+                    await self.ws.close(code=item.code, message=item.reason.encode())
+                    return
+                await self.ws.send_str(item)
             except (ConnectionError, RuntimeError):
                 return
 
@@ -140,7 +158,7 @@ class Connection:
                 await self._publish(p.MuteChanged(participant_id=self.participant_id, kind=message.kind,
                                                   muted=message.muted))
             elif isinstance(message, p.Leave):
-                await self.ws.close(code=WSCloseCode.OK, message=b"left")
+                self.close_soon(WSCloseCode.OK, "left")
         except MediaError as exc:
             self._reject(exc.code, str(exc))
 
@@ -149,15 +167,15 @@ class Connection:
             return self._reject(p.ALREADY_JOINED, "this connection has already joined")
         if join.room != self.claims.room:
             self.send_error(p.WRONG_ROOM, "the room token is for another room")
-            await self.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"wrong room")
+            self.close_soon(WSCloseCode.POLICY_VIOLATION, "wrong room")
             return
         room = self.claims.room
         previous = self._live.get(room, self.participant_id)
         if previous is not None:
             # The same person joined again (a reloaded page, a second tab): the newest wins.
             previous.send_error(p.REPLACED, "you joined this room from another page")
+            previous.close_soon(WSCloseCode.GOING_AWAY, "replaced")
             await previous.leave()
-            await previous.ws.close(code=WSCloseCode.GOING_AWAY, message=b"replaced")
         self._subscription = await self._bus.subscribe(room_channel(room))
         self._events = asyncio.create_task(self._forward_events(self._subscription))
         self.media = self._sfu.room(room).add(
@@ -182,8 +200,7 @@ class Connection:
                 self._outbox_raw(envelope["event"])
 
     def _outbox_raw(self, event: dict[str, Any]) -> None:
-        if not self._outbox.full():
-            self._outbox.put_nowait(json.dumps(event, separators=(",", ":")))
+        self._enqueue(json.dumps(event, separators=(",", ":")))
 
     # --- ending ---------------------------------------------------------------------------------
 
