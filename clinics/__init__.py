@@ -1,7 +1,7 @@
 """Clinics: health facilities, patients, remote consultations (thin for now: demo rooms)."""
 
-from server.plugins import Plugin
 from clinics.demo import seed_demo
 from clinics.routes import setup
+from server.plugins import Plugin
 
 plugin = Plugin(name="clinics", setup=setup, seed_demo=seed_demo, order=50)

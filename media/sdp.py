@@ -39,14 +39,14 @@ def _parse(text: str, kind: str) -> aiortc_sdp.SessionDescription:
         if media.kind not in ("audio", "video", "application"):
             raise InvalidSdp(f"unsupported media kind {media.kind!r}")
         for codec in media.rtp.codecs:
-            if not 0 <= codec.payloadType <= 127:
+            if codec.payloadType is None or not 0 <= codec.payloadType <= 127:
                 raise InvalidSdp(f"payload type {codec.payloadType} is outside 0-127")
         for fmt in media.fmt:
             if isinstance(fmt, int) and not 0 <= fmt <= 127:
                 raise InvalidSdp(f"payload type {fmt} is outside 0-127")
         # aiortc builds media.dtls from a=setup alone: require the fingerprint explicitly.
         if media.kind != "application" and (
-            not media.ice.usernameFragment or media.dtls is None or not media.dtls.fingerprints
+            media.ice is None or not media.ice.usernameFragment or media.dtls is None or not media.dtls.fingerprints
         ):
             raise InvalidSdp("a media section lacks ICE credentials or a DTLS fingerprint")
     return description

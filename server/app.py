@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -15,7 +16,7 @@ from server.bus.local import LocalBus
 from server.db.engine import create_engine, session_factory
 from server.db.migrate import upgrade
 from server.i18n import Translator
-from server.keys import BUS, ENGINE, LIVE_ROOMS, PLUGINS, SECRET, SESSIONS, SETTINGS, SFU, TRANSLATOR
+from server.keys import BUS, CONNECTIONS, ENGINE, LIVE_ROOMS, PLUGINS, SECRET, SESSIONS, SETTINGS, SFU, TRANSLATOR
 from server.middlewares import MIDDLEWARES, security_headers
 from server.plugins import Plugin, load_plugins
 from server.settings import Settings
@@ -72,7 +73,9 @@ def create_app(settings: Settings, plugins: list[Plugin] | None = None) -> web.A
     app[TRANSLATOR] = Translator()
     app[PLUGINS] = load_plugins() if plugins is None else plugins
     app.cleanup_ctx.extend([database_ctx, bus_ctx, media_ctx])
+    app[CONNECTIONS] = weakref.WeakSet()
     app.on_response_prepare.append(security_headers)
+    app.on_shutdown.append(signalling.close_all)
     app.router.add_routes(api.routes)
     app.router.add_routes(signalling.routes)
     for plugin in app[PLUGINS]:

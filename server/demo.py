@@ -16,7 +16,7 @@ from server.auth.models import Role, Tenant, TenantKind, User
 from server.auth.passwords import hash_password
 from server.plugins import Plugin
 
-DEMO_PASSWORD = "caunoi-demo"  # printed by `make run`; demo data is for a local trial only
+DEMO_PASSWORD = "caunoi-demo"  # noqa: S105  (published on purpose) printed by `make run`; demo data is for a local trial only
 
 
 @dataclass

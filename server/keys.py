@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import weakref
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -12,6 +15,9 @@ from server.plugins import Plugin
 from server.settings import Settings
 from server.signalling.rooms import LiveRooms
 
+if TYPE_CHECKING:
+    from server.signalling.connection import Connection
+
 SETTINGS = web.AppKey("settings", Settings)
 SECRET = web.AppKey("secret", str)
 ENGINE = web.AppKey("engine", AsyncEngine)
@@ -21,3 +27,4 @@ SFU = web.AppKey("sfu", Sfu)
 LIVE_ROOMS = web.AppKey("live_rooms", LiveRooms)
 PLUGINS = web.AppKey("plugins", list[Plugin])
 TRANSLATOR = web.AppKey("translator", Translator)
+CONNECTIONS = web.AppKey("connections", weakref.WeakSet["Connection"])

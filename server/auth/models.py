@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.db.base import Base, IdMixin, UTCDateTime, utcnow, str_enum
+from server.db.base import Base, IdMixin, UTCDateTime, str_enum, utcnow
 
 
 class TenantKind(enum.StrEnum):

@@ -15,7 +15,7 @@ from sqlalchemy import String
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.db.base import Base, IdMixin, UTCDateTime, utcnow, str_enum
+from server.db.base import Base, IdMixin, UTCDateTime, str_enum, utcnow
 
 
 class Outcome(enum.StrEnum):

@@ -10,7 +10,7 @@ from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.auth.models import Tenant, User
-from server.db.base import Base, IdMixin, UTCDateTime, utcnow, str_enum
+from server.db.base import Base, IdMixin, UTCDateTime, str_enum, utcnow
 
 
 def new_room_name() -> str:

@@ -98,7 +98,7 @@ class Connection:
                 return
 
     async def send_subscriber_offer(self, sdp: str, tracks: list[TrackInfo]) -> None:
-        refs = [p.TrackRef(mid=t.mid, participant_id=t.participant_id, kind=t.kind) for t in tracks]  # type: ignore[arg-type]
+        refs = [p.TrackRef(mid=t.mid, participant_id=t.participant_id, kind=t.kind) for t in tracks]
         self.send(p.ServerOffer(sdp=sdp, tracks=refs))
         self.send(p.ServerCandidate(target="subscriber", candidate=None))  # aiortc gathered all already
 

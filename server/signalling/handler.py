@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from server.auth.tokens import InvalidToken, RoomClaims, verify_room_token
 from server.errors import json_error
-from server.keys import BUS, LIVE_ROOMS, SECRET, SESSIONS, SETTINGS, SFU
+from server.keys import BUS, CONNECTIONS, LIVE_ROOMS, SECRET, SESSIONS, SETTINGS, SFU
 from server.records.audit import Outcome, audit
 from server.requestctx import audit_context
 from server.signalling import protocol as p
@@ -77,6 +78,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         live=app[LIVE_ROOMS],
         ice_servers=app[SFU].config.browser_ice_servers(),
     )
+    app[CONNECTIONS].add(connection)
     actor = context.with_actor(claims.identity, "room_admin" if claims.grants.room_admin else "participant")
     try:
         async for message in ws:
@@ -101,3 +103,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         if joined:
             await audit(app[SESSIONS], actor, "room.leave", Outcome.SUCCESS, target_type="room", target_id=claims.room)
     return ws
+
+
+async def close_all(app: web.Application) -> None:
+    """On shutdown: tell every client we are going away (1001), so that it reconnects elsewhere."""
+    live: weakref.WeakSet[Connection] = app[CONNECTIONS]
+    for connection in list(live):
+        connection.close_soon(WSCloseCode.GOING_AWAY, "server shutting down")

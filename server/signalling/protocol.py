@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 PROTOCOL_VERSION = 1
 SUBPROTOCOL = "caunoi.v1"
-TOKEN_SUBPROTOCOL_PREFIX = "caunoi.token."
+TOKEN_SUBPROTOCOL_PREFIX = "caunoi.token."  # noqa: S105  (a prefix, not a secret)
 
 MAX_SDP_CHARS = 32 * 1024
 

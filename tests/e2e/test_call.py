@@ -18,7 +18,8 @@ pytestmark = pytest.mark.e2e
 GARBAGE_JS = """
 async ({room, sdpGarbage}) => {
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
-  const grant = await (await fetch(`/api/rooms/${room}/token`, {method: 'POST', headers: {'X-CSRF-Token': csrf}})).json();
+  const response = await fetch(`/api/rooms/${room}/token`, {method: 'POST', headers: {'X-CSRF-Token': csrf}});
+  const grant = await response.json();
   const ws = new WebSocket(`ws://${location.host}/ws`, ['caunoi.v1', 'caunoi.token.' + grant.token]);
   const errors = [];
   let closeCode = null;

@@ -268,3 +268,14 @@ async def test_too_many_errors_close_with_1008(client: TestClient, doctor: tuple
         codes.append(json.loads(message.data)["code"])
     assert codes[-1] == "too_many_errors"
     assert ws.close_code == 1008
+
+
+async def test_shutdown_tells_clients_the_server_is_going_away(client: TestClient, doctor: tuple[str, str]) -> None:
+    from server.signalling.handler import close_all
+
+    room, token = doctor
+    ws = await connect(client, token)
+    await ws.send_json({"type": "join", "room": room})
+    await receive_type(ws, "joined")
+    await close_all(client.app)  # what the app's on_shutdown runs
+    await expect_close(ws, 1001)
