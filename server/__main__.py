@@ -17,8 +17,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from server.app import create_app
     from server.logs import AccessLogger, configure_logging
 
-    if args.host or args.port:
-        settings = settings.model_copy(update={k: v for k, v in (("host", args.host), ("port", args.port)) if v})
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    if overrides:
+        settings = load_settings(**overrides)  # validated like the environment variables
     configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
     print(f"Cầu Nối: {settings.effective_public_url}", flush=True)

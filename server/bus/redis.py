@@ -70,6 +70,8 @@ class RedisBus(Bus):
             try:
                 message = json.loads(item["data"])
             except ValueError:
+                message = None
+            if not isinstance(message, dict):  # None would read as "subscription closed"
                 log.warning("dropped a malformed bus message on %s", channel)
                 continue
             for subscription in list(self._subscriptions.get(channel, ())):

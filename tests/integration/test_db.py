@@ -279,14 +279,16 @@ async def test_demo_seed_creates_tenants_people_and_rooms(
     sessions: async_sessionmaker[AsyncSession], demo: Demo
 ) -> None:
     async with sessions() as db:
-        tenants = [(kind, n) for kind, n in await db.execute(select(Tenant.kind, func.count()).group_by(Tenant.kind))]
+        by_kind = select(Tenant.kind, func.count()).group_by(Tenant.kind)
+        tenants = [(kind, n) for kind, n in await db.execute(by_kind)]
         users = (await db.execute(select(User))).scalars().all()
         roles = [(email, role, kind) for email, role, kind in await db.execute(
             select(User.email, RoleAssignment.role, Tenant.kind)
             .join(RoleAssignment, RoleAssignment.user_id == User.id)
             .join(Tenant, Tenant.id == RoleAssignment.tenant_id)
         )]
-        rooms = [(kind, n) for kind, n in await db.execute(select(Room.kind, func.count()).group_by(Room.kind))]
+        rooms_by_kind = select(Room.kind, func.count()).group_by(Room.kind)
+        rooms = [(kind, n) for kind, n in await db.execute(rooms_by_kind)]
 
     assert dict(tenants) == {TenantKind.FACILITY: 1, TenantKind.SCHOOL: 1}
     assert len(users) == 12

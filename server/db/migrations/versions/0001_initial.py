@@ -20,6 +20,10 @@ APPEND_ONLY_SQLITE = [
     "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END",
     "CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events "
     "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END",
+    # INSERT OR REPLACE deletes without firing DELETE triggers: refuse a reused id outright.
+    "CREATE TRIGGER audit_events_no_replace BEFORE INSERT ON audit_events "
+    "WHEN EXISTS (SELECT 1 FROM audit_events WHERE id = NEW.id) "
+    "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END",
 ]
 APPEND_ONLY_POSTGRESQL = [
     "CREATE FUNCTION caunoi_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS "
@@ -142,6 +146,7 @@ def downgrade() -> None:
     else:
         op.execute("DROP TRIGGER IF EXISTS audit_events_no_update")
         op.execute("DROP TRIGGER IF EXISTS audit_events_no_delete")
+        op.execute("DROP TRIGGER IF EXISTS audit_events_no_replace")
     with op.batch_alter_table('room_members', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_room_members_user_id'))
         batch_op.drop_index(batch_op.f('ix_room_members_room_id'))
