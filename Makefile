@@ -8,6 +8,8 @@ BIN := $(VENV)/bin
 .PHONY: run test install install-test lint unit e2e services i18n clean
 
 $(BIN)/python:
+	@# Debian's python3 lacks venv until python3-venv is installed.
+	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || apt-get install -y -q python3-venv
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
