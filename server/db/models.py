@@ -3,5 +3,6 @@
 from server.auth import models as auth_models
 from server.records import audit
 from server.rooms import models as room_models
+from server.scheduling import models as scheduling_models
 
-__all__ = ["audit", "auth_models", "room_models"]
+__all__ = ["audit", "auth_models", "room_models", "scheduling_models"]

@@ -1,0 +1,112 @@
+"""Bookable resources, their weekly availability and exceptions, and bookings."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime, time
+
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, Time, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from server.db.base import Base, IdMixin, UTCDateTime, str_enum, utcnow
+
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+
+
+class ResourceKind(enum.StrEnum):
+    PRACTITIONER = "practitioner"
+    TEACHER = "teacher"
+    CLASS = "class"
+    ROOM = "room"
+    SERVICE = "service"
+
+
+class ExceptionKind(enum.StrEnum):
+    CLOSED = "closed"  # a public holiday, leave: no slots in this period
+    OPEN = "open"  # extra hours outside the weekly rules
+
+
+class BookingStatus(enum.StrEnum):
+    BOOKED = "booked"
+    CANCELLED = "cancelled"
+
+
+class Resource(IdMixin, Base):
+    """Something with a calendar: a doctor, a teacher, a class, a consultation room, a service."""
+
+    __tablename__ = "bookable_resources"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[ResourceKind] = mapped_column(str_enum(ResourceKind, 16))
+    name: Mapped[str] = mapped_column(String(200))
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    timezone: Mapped[str] = mapped_column(String(64), default=DEFAULT_TIMEZONE)
+    slot_minutes: Mapped[int] = mapped_column(Integer, default=15)
+    buffer_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    min_notice_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    horizon_days: Mapped[int] = mapped_column(Integer, default=30)
+    capacity: Mapped[int] = mapped_column(Integer, default=1)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    rules: Mapped[list[AvailabilityRule]] = relationship(
+        lazy="raise_on_sql", cascade="all, delete-orphan", order_by="AvailabilityRule.weekday"
+    )
+    exceptions: Mapped[list[AvailabilityException]] = relationship(lazy="raise_on_sql", cascade="all, delete-orphan")
+
+
+class AvailabilityRule(IdMixin, Base):
+    """Every <weekday> from <start> to <end>, local time of the resource, within an optional period."""
+
+    __tablename__ = "availability_rules"
+
+    resource_id: Mapped[str] = mapped_column(ForeignKey("bookable_resources.id", ondelete="CASCADE"), index=True)
+    weekday: Mapped[int] = mapped_column(Integer)  # Monday = 0 … Sunday = 6 (datetime.weekday())
+    start_time: Mapped[time] = mapped_column(Time)
+    end_time: Mapped[time] = mapped_column(Time)
+    valid_from: Mapped[date | None] = mapped_column(Date, default=None)
+    valid_until: Mapped[date | None] = mapped_column(Date, default=None)
+
+
+class AvailabilityException(IdMixin, Base):
+    __tablename__ = "availability_exceptions"
+
+    resource_id: Mapped[str] = mapped_column(ForeignKey("bookable_resources.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[ExceptionKind] = mapped_column(str_enum(ExceptionKind, 16))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(String(200), default="")
+
+
+class Booking(IdMixin, Base):
+    """One seat of one slot. The partial unique index below is what makes double booking impossible:
+    two transactions cannot both hold (resource, start, seat) while booked, whatever Python does."""
+
+    __tablename__ = "bookings"
+    __table_args__ = (
+        Index(
+            "uq_bookings_active_seat",
+            "resource_id",
+            "starts_at",
+            "seat",
+            unique=True,
+            sqlite_where=text("status = 'booked'"),
+            postgresql_where=text("status = 'booked'"),
+        ),
+        Index("ix_bookings_resource_time", "resource_id", "starts_at"),
+    )
+
+    resource_id: Mapped[str] = mapped_column(ForeignKey("bookable_resources.id", ondelete="CASCADE"))
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    seat: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[BookingStatus] = mapped_column(str_enum(BookingStatus, 16), default=BookingStatus.BOOKED)
+    subject_user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    cancelled_by: Mapped[str | None] = mapped_column(String(36), default=None)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    cancel_reason: Mapped[str] = mapped_column(String(200), default="")
+    rescheduled_from_id: Mapped[str | None] = mapped_column(String(36), default=None)
