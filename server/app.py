@@ -20,6 +20,7 @@ from server.keys import BUS, CONNECTIONS, ENGINE, LIVE_ROOMS, PLUGINS, SECRET, S
 from server.middlewares import MIDDLEWARES, security_headers
 from server.plugins import Plugin, load_plugins
 from server.settings import Settings
+from server.scheduling import routes as scheduling
 from server.signalling import handler as signalling
 from server.signalling.rooms import LiveRooms
 
@@ -78,6 +79,7 @@ def create_app(settings: Settings, plugins: list[Plugin] | None = None) -> web.A
     app.on_shutdown.append(signalling.close_all)
     app.router.add_routes(api.routes)
     app.router.add_routes(signalling.routes)
+    app.router.add_routes(scheduling.routes)
     for plugin in app[PLUGINS]:
         plugin.setup(app)
     return app

@@ -1,0 +1,284 @@
+"""The scheduling API: resources, availability, slots, bookings.
+
+Authorization: a resource belongs to a tenant. Its admins (facility_admin, school_admin) manage it;
+staff (doctors, nurses, teachers) book for anyone of the tenant; patients and students book, move
+and cancel only their own bookings. Anything else is 404 (existence is not revealed) and audited.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.auth.models import Role, RoleAssignment
+from server.auth.sessions import CurrentUser
+from server.db.base import utcnow
+from server.errors import ApiError
+from server.keys import SESSIONS
+from server.records.audit import Outcome, audit, audit_row
+from server.requestctx import USER, audit_context
+from server.scheduling import service
+from server.scheduling.models import AvailabilityException, AvailabilityRule, Booking, BookingStatus, Resource
+from server.scheduling.schemas import AvailabilityIn, BookingIn, CancelIn, RescheduleIn, ResourceIn, utc
+from server.validation import parse_body
+
+routes = web.RouteTableDef()
+
+ADMINS = frozenset({Role.FACILITY_ADMIN, Role.SCHOOL_ADMIN, Role.PLATFORM_ADMIN})
+STAFF = ADMINS | {Role.DOCTOR, Role.NURSE, Role.TEACHER}
+MAX_RANGE = timedelta(days=62)
+
+
+def require_user(request: web.Request) -> CurrentUser:
+    user = request.get(USER)
+    if user is None:
+        raise ApiError(401, "not_logged_in", "log in first")
+    return user
+
+
+def roles_in(user: CurrentUser, tenant_id: str) -> set[Role]:
+    return {r.role for r in user.roles if r.tenant_id == tenant_id}
+
+
+async def deny(request: web.Request, action: str, target_type: str, target_id: str) -> ApiError:
+    await audit(request.app[SESSIONS], audit_context(request), action, Outcome.DENIED,
+                target_type=target_type, target_id=target_id[:64])
+    return ApiError(404, "not_found", f"no such {target_type}")
+
+
+async def resource_for(request: web.Request, db: AsyncSession, user: CurrentUser, action: str,
+                       allowed: frozenset[Role] | set[Role] | None = None) -> Resource:
+    """The resource in the URL if the user has one of ``allowed`` roles in its tenant (any role if None)."""
+    resource_id = request.match_info["resource_id"]
+    resource = await db.get(Resource, resource_id)
+    roles = roles_in(user, resource.tenant_id) if resource else set()
+    if resource is None or not roles or (allowed is not None and not roles & allowed):
+        raise await deny(request, action, "resource", resource_id)
+    return resource
+
+
+def resource_json(resource: Resource) -> dict[str, object]:
+    return {
+        "id": resource.id, "tenant_id": resource.tenant_id, "kind": resource.kind.value, "name": resource.name,
+        "user_id": resource.user_id, "timezone": resource.timezone, "slot_minutes": resource.slot_minutes,
+        "buffer_minutes": resource.buffer_minutes, "min_notice_minutes": resource.min_notice_minutes,
+        "horizon_days": resource.horizon_days, "capacity": resource.capacity, "active": resource.active,
+    }
+
+
+def booking_json(booking: Booking) -> dict[str, object]:
+    return {
+        "id": booking.id, "resource_id": booking.resource_id, "start": booking.starts_at.isoformat(),
+        "end": booking.ends_at.isoformat(), "status": booking.status.value, "seat": booking.seat,
+        "subject_user_id": booking.subject_user_id, "note": booking.note, "created_by": booking.created_by,
+        "cancelled_by": booking.cancelled_by, "cancel_reason": booking.cancel_reason,
+        "rescheduled_from_id": booking.rescheduled_from_id,
+    }
+
+
+def parse_range(request: web.Request) -> tuple[datetime, datetime]:
+    try:
+        start = datetime.fromisoformat(request.query["from"]) if "from" in request.query else utcnow()
+        end = datetime.fromisoformat(request.query["to"]) if "to" in request.query else start + timedelta(days=7)
+    except ValueError:
+        raise ApiError(400, "invalid_range", "from and to are ISO 8601 date-times with a zone") from None
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ApiError(400, "invalid_range", "from and to need a time zone offset")
+    if end <= start or end - start > MAX_RANGE:
+        raise ApiError(400, "invalid_range", "to must be after from, at most 62 days later")
+    return utc(start), utc(end)
+
+
+@routes.get("/api/scheduling/resources")
+async def list_resources(request: web.Request) -> web.Response:
+    user = require_user(request)
+    tenant_ids = {r.tenant_id for r in user.roles}
+    async with request.app[SESSIONS]() as db:
+        rows = (await db.execute(select(Resource).where(Resource.tenant_id.in_(tenant_ids), Resource.active)
+                                 .order_by(Resource.name))).scalars().all()
+    return web.json_response({"resources": [resource_json(r) for r in rows]})
+
+
+@routes.post("/api/scheduling/tenants/{tenant_id}/resources")
+async def create_resource(request: web.Request) -> web.Response:
+    user = require_user(request)
+    tenant_id = request.match_info["tenant_id"]
+    if not roles_in(user, tenant_id) & ADMINS:
+        raise await deny(request, "scheduling.resource.create", "tenant", tenant_id)
+    body = await parse_body(request, ResourceIn)
+    async with request.app[SESSIONS].begin() as db:
+        if body.user_id is not None:
+            member = await db.scalar(select(RoleAssignment.id).where(
+                RoleAssignment.user_id == body.user_id, RoleAssignment.tenant_id == tenant_id))
+            if member is None:
+                raise ApiError(400, "invalid_body", "user_id: not a member of this tenant")
+        resource = Resource(tenant_id=tenant_id, **body.model_dump())
+        db.add(resource)
+        await db.flush()
+        db.add(audit_row(audit_context(request), "scheduling.resource.create", Outcome.SUCCESS,
+                         target_type="resource", target_id=resource.id, tenant_id=tenant_id))
+    return web.json_response(resource_json(resource), status=201)
+
+
+@routes.get("/api/scheduling/resources/{resource_id}/availability")
+async def get_availability(request: web.Request) -> web.Response:
+    user = require_user(request)
+    async with request.app[SESSIONS]() as db:
+        resource = await resource_for(request, db, user, "scheduling.availability.read", STAFF)
+        rules = (await db.execute(select(AvailabilityRule).where(AvailabilityRule.resource_id == resource.id)
+                                  .order_by(AvailabilityRule.weekday, AvailabilityRule.start_time))).scalars()
+        exceptions = (await db.execute(select(AvailabilityException)
+                                       .where(AvailabilityException.resource_id == resource.id)
+                                       .order_by(AvailabilityException.starts_at))).scalars()
+        return web.json_response({
+            "resource": resource_json(resource),
+            "rules": [{"weekday": r.weekday, "start": r.start_time.isoformat("minutes"),
+                       "end": r.end_time.isoformat("minutes"),
+                       "valid_from": r.valid_from.isoformat() if r.valid_from else None,
+                       "valid_until": r.valid_until.isoformat() if r.valid_until else None} for r in rules],
+            "exceptions": [{"kind": e.kind.value, "starts_at": e.starts_at.isoformat(),
+                            "ends_at": e.ends_at.isoformat(), "reason": e.reason} for e in exceptions],
+        })
+
+
+@routes.put("/api/scheduling/resources/{resource_id}/availability")
+async def put_availability(request: web.Request) -> web.Response:
+    user = require_user(request)
+    body = await parse_body(request, AvailabilityIn)
+    async with request.app[SESSIONS].begin() as db:
+        resource = await resource_for(request, db, user, "scheduling.availability.write", ADMINS)
+        for table in (AvailabilityRule, AvailabilityException):
+            for row in (await db.execute(select(table).where(table.resource_id == resource.id))).scalars():
+                await db.delete(row)
+        db.add_all(AvailabilityRule(resource_id=resource.id, weekday=r.weekday, start_time=r.start, end_time=r.end,
+                                    valid_from=r.valid_from, valid_until=r.valid_until) for r in body.rules)
+        db.add_all(AvailabilityException(resource_id=resource.id, kind=e.kind, starts_at=utc(e.starts_at),
+                                         ends_at=utc(e.ends_at), reason=e.reason) for e in body.exceptions)
+        db.add(audit_row(audit_context(request), "scheduling.availability.write", Outcome.SUCCESS,
+                         target_type="resource", target_id=resource.id, tenant_id=resource.tenant_id))
+    return web.json_response({"rules": len(body.rules), "exceptions": len(body.exceptions)})
+
+
+@routes.get("/api/scheduling/resources/{resource_id}/slots")
+async def list_slots(request: web.Request) -> web.Response:
+    user = require_user(request)
+    start, end = parse_range(request)
+    async with request.app[SESSIONS]() as db:
+        resource = await resource_for(request, db, user, "scheduling.slots.read")
+        slots = await service.slots_between(db, resource, start, end)
+    return web.json_response({"resource_id": resource.id, "timezone": resource.timezone, "slots": [
+        {"start": s.start.isoformat(), "end": s.end.isoformat(), "free": s.free, "capacity": s.capacity}
+        for s in slots]})
+
+
+def _may_act_for(user: CurrentUser, tenant_id: str, subject_user_id: str | None) -> bool:
+    roles = roles_in(user, tenant_id)
+    return bool(roles & STAFF) or (bool(roles) and subject_user_id == user.id)
+
+
+@routes.post("/api/scheduling/resources/{resource_id}/bookings")
+async def create_booking(request: web.Request) -> web.Response:
+    user = require_user(request)
+    body = await parse_body(request, BookingIn)
+    context = audit_context(request)
+    async with request.app[SESSIONS]() as db:
+        resource = await resource_for(request, db, user, "scheduling.booking.create")
+        subject = body.subject_user_id or user.id
+        if not _may_act_for(user, resource.tenant_id, subject):
+            raise await deny(request, "scheduling.booking.create", "resource", resource.id)
+        if subject != user.id and not await db.scalar(select(RoleAssignment.id).where(
+                RoleAssignment.user_id == subject, RoleAssignment.tenant_id == resource.tenant_id)):
+            raise ApiError(400, "invalid_body", "subject_user_id: not a member of this tenant")
+        try:
+            slot = await service.check_slot(db, resource, utc(body.start))
+        except service.SchedulingError as exc:
+            raise ApiError(exc.status, exc.code, str(exc)) from None
+    # A fresh transaction whose first statement is the seat INSERT: on SQLite it takes the write lock
+    # without a stale read snapshot (which would fail instead of waiting).
+    async with request.app[SESSIONS].begin() as db:
+        try:
+            booking = await service.claim_seat(db, resource, slot, subject_user_id=subject, actor_id=user.id,
+                                               note=body.note)
+        except service.SchedulingError as exc:
+            outcome = Outcome.FAILURE
+            booking = None
+            error = exc
+        else:
+            outcome = Outcome.SUCCESS
+        db.add(audit_row(context, "scheduling.booking.create", outcome, target_type="booking",
+                         target_id=booking.id if booking else resource.id, tenant_id=resource.tenant_id))
+    if booking is None:
+        raise ApiError(error.status, error.code, str(error))
+    return web.json_response(booking_json(booking), status=201)
+
+
+async def booking_for(request: web.Request, db: AsyncSession, user: CurrentUser, action: str) -> Booking:
+    booking_id = request.match_info["booking_id"]
+    booking = await db.get(Booking, booking_id)
+    if booking is None or not _may_act_for(user, booking.tenant_id, booking.subject_user_id):
+        raise await deny(request, action, "booking", booking_id)
+    return booking
+
+
+@routes.get("/api/scheduling/bookings/{booking_id}")
+async def get_booking(request: web.Request) -> web.Response:
+    user = require_user(request)
+    async with request.app[SESSIONS]() as db:
+        booking = await booking_for(request, db, user, "scheduling.booking.read")
+    await audit(request.app[SESSIONS], audit_context(request), "scheduling.booking.read", Outcome.SUCCESS,
+                target_type="booking", target_id=booking.id, tenant_id=booking.tenant_id)
+    return web.json_response(booking_json(booking))
+
+
+@routes.post("/api/scheduling/bookings/{booking_id}/cancel")
+async def cancel_booking(request: web.Request) -> web.Response:
+    user = require_user(request)
+    body = await parse_body(request, CancelIn)
+    async with request.app[SESSIONS].begin() as db:
+        booking = await booking_for(request, db, user, "scheduling.booking.cancel")
+        try:
+            await service.cancel(db, booking, actor_id=user.id, reason=body.reason)
+        except service.SchedulingError as exc:
+            raise ApiError(exc.status, exc.code, str(exc)) from None
+        db.add(audit_row(audit_context(request), "scheduling.booking.cancel", Outcome.SUCCESS,
+                         target_type="booking", target_id=booking.id, tenant_id=booking.tenant_id))
+    return web.json_response(booking_json(booking))
+
+
+@routes.post("/api/scheduling/bookings/{booking_id}/reschedule")
+async def reschedule_booking(request: web.Request) -> web.Response:
+    user = require_user(request)
+    body = await parse_body(request, RescheduleIn)
+    async with request.app[SESSIONS].begin() as db:
+        booking = await booking_for(request, db, user, "scheduling.booking.reschedule")
+        resource = await db.get(Resource, booking.resource_id)
+        assert resource is not None
+        try:
+            moved = await service.reschedule(db, booking, resource, utc(body.start), actor_id=user.id)
+        except service.SchedulingError as exc:
+            raise ApiError(exc.status, exc.code, str(exc)) from None
+        db.add(audit_row(audit_context(request), "scheduling.booking.reschedule", Outcome.SUCCESS,
+                         target_type="booking", target_id=moved.id, tenant_id=booking.tenant_id))
+    return web.json_response(booking_json(moved), status=201)
+
+
+@routes.get("/api/scheduling/resources/{resource_id}/bookings")
+async def list_bookings(request: web.Request) -> web.Response:
+    """The calendar: staff see every booking of the resource; patients and students their own."""
+    user = require_user(request)
+    start, end = parse_range(request)
+    async with request.app[SESSIONS]() as db:
+        resource = await resource_for(request, db, user, "scheduling.booking.list")
+        query = select(Booking).where(Booking.resource_id == resource.id, Booking.starts_at >= start,
+                                      Booking.starts_at < end).order_by(Booking.starts_at, Booking.seat)
+        if not roles_in(user, resource.tenant_id) & STAFF:
+            query = query.where(Booking.subject_user_id == user.id)
+        if request.query.get("status") in {s.value for s in BookingStatus}:
+            query = query.where(Booking.status == BookingStatus(request.query["status"]))
+        bookings = (await db.execute(query)).scalars().all()
+    await audit(request.app[SESSIONS], audit_context(request), "scheduling.booking.list", Outcome.SUCCESS,
+                target_type="resource", target_id=resource.id, tenant_id=resource.tenant_id)
+    return web.json_response({"bookings": [booking_json(b) for b in bookings]})
