@@ -6,8 +6,9 @@ Topology (as LiveKit does it): each participant holds two peer connections with 
   receives. The server re-offers whenever tracks come or go.
 Each side always offers on its own connection, so renegotiation never collides (no glare).
 
-This version forwards through aiortc's MediaRelay, which decodes and re-encodes; the forwarding
-relay (no decode, no encode) replaces it behind the same interface.
+Media is forwarded as RTP packets, never decoded or re-encoded: each published track is a
+:class:`media.forwarder.Forwarder` and each subscriber's copy of it a :class:`media.downtrack.DownTrack`
+(docs/architecture.md, "Media", says why packets rather than encoded frames).
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
-from aiortc.contrib.media import MediaRelay
-from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
 
 from media import sdp as sdp_check
+from media.aiortc_taps import ReceiverTap, SilentTrack, codec_capabilities
+from media.downtrack import DownTrack
 from media.exceptions import InvalidCandidate, InvalidSdp, NegotiationError, NotAllowed
+from media.forwarder import Forwarder
 from media.ice import IceConfig, announce_address
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,7 @@ class _Forward:
     publisher_id: str
     kind: str
     transceiver: RTCRtpTransceiver
+    downtrack: DownTrack
 
 
 class Participant:
@@ -66,8 +69,10 @@ class Participant:
         self._config = room.config
         self.publisher: RTCPeerConnection | None = None
         self.subscriber: RTCPeerConnection | None = None
-        self.published: dict[str, MediaStreamTrack] = {}
+        self.published: dict[str, Forwarder] = {}
+        self._taps: list[ReceiverTap] = []
         self._forwards: list[_Forward] = []
+        self._video_off: dict[str, bool] = {}
         self._dirty = asyncio.Event()
         self._answer: asyncio.Future[None] | None = None
         self._negotiator: asyncio.Task[None] | None = None
@@ -94,26 +99,57 @@ class Participant:
         return announce_address(pc.localDescription.sdp, self._config.announced_address)
 
     def _on_remote_track(self, track: MediaStreamTrack) -> None:
-        if track.kind not in ("audio", "video") or track.kind in self.published:
+        if track.kind not in ("audio", "video") or track.kind in self.published or self.publisher is None:
             return
-        self.published[track.kind] = track
-        self.room.track_published(self, track)
+        transceiver = next((t for t in self.publisher.getTransceivers() if t.receiver.track is track), None)
+        if transceiver is None or not transceiver._codecs:
+            return
+        kind = track.kind
+        # The tap is made first so that the forwarder can ask it for keyframes; RTP flows once the
+        # connection is up, long after both exist.
+        holder: list[ReceiverTap] = []
+        forwarder = Forwarder(self.id, kind, transceiver._codecs[0], lambda: holder[0].send_pli())
+        tap = ReceiverTap(transceiver.receiver, kind, forwarder.push)
+        holder.append(tap)
+        self._taps.append(tap)
+        self.published[kind] = forwarder
+        self.room.track_published(self, forwarder)
 
     # --- subscriber connection: we offer, the browser answers ------------------------------------
 
-    def subscribe(self, publisher_id: str, track: MediaStreamTrack) -> None:
+    def subscribe(self, publisher_id: str, forwarder: Forwarder) -> None:
         if not self.can_subscribe or self._closed:
             return
         if self.subscriber is None:
             self.subscriber = self._new_pc()
-        # A new transceiver per track: aiortc's RTP loop of a sender whose track ended does not restart.
-        transceiver = self.subscriber.addTransceiver(track, direction="sendonly")
-        self._forwards.append(_Forward(publisher_id, track.kind, transceiver))
+        # A new transceiver per track; its sender only lends its SSRC and RTCP to the down track.
+        transceiver = self.subscriber.addTransceiver(SilentTrack(forwarder.kind), direction="sendonly")
+        preferences = codec_capabilities(forwarder.codec, forwarder.kind)
+        if preferences:  # the subscriber must take the publisher's codec: nothing is transcoded
+            transceiver.setCodecPreferences(preferences)
+        downtrack = DownTrack(forwarder, self.id, transceiver)
+        downtrack.set_muted(forwarder.kind == "video" and self._video_off.get(publisher_id, False))
+        forwarder.add(downtrack)
+        self._forwards.append(_Forward(publisher_id, forwarder.kind, transceiver, downtrack))
         self._request_negotiation()
+
+    def set_receive_video(self, publisher_id: str, enabled: bool) -> None:
+        """Receive a publisher's video or not ("audio only", a hidden tile); audio is unaffected.
+
+        Turning video back on waits for the next keyframe, which the down track requests.
+        """
+        self._video_off[publisher_id] = not enabled
+        for forward in self._forwards:
+            if forward.publisher_id == publisher_id and forward.kind == "video":
+                forward.downtrack.set_muted(not enabled)
+
+    def downtracks(self) -> list[DownTrack]:
+        return [f.downtrack for f in self._forwards]
 
     def unsubscribe(self, publisher_id: str) -> None:
         changed = False
         for forward in [f for f in self._forwards if f.publisher_id == publisher_id]:
+            forward.downtrack.close()
             forward.transceiver.sender.replaceTrack(None)
             forward.transceiver.direction = "inactive"
             self._forwards.remove(forward)
@@ -194,6 +230,10 @@ class Participant:
 
     async def close(self) -> None:
         self._closed = True
+        for forwarder in self.published.values():
+            forwarder.close()
+        for forward in self._forwards:
+            forward.downtrack.close()
         self._dirty.set()
         if self._negotiator is not None:
             self._negotiator.cancel()
@@ -209,8 +249,6 @@ class SfuRoom:
     name: str
     config: IceConfig
     participants: dict[str, Participant] = field(default_factory=dict)
-    relay: MediaRelay = field(default_factory=MediaRelay)
-    _drains: list[asyncio.Task[None]] = field(default_factory=list)
 
     def add(self, participant_id: str, sink: SignalSink, *, can_publish: bool, can_subscribe: bool) -> Participant:
         if participant_id in self.participants:
@@ -219,16 +257,14 @@ class SfuRoom:
         self.participants[participant_id] = participant
         for other in self.participants.values():
             if other is not participant:
-                for track in other.published.values():
-                    participant.subscribe(other.id, self.relay.subscribe(track, buffered=False))
+                for forwarder in other.published.values():
+                    participant.subscribe(other.id, forwarder)
         return participant
 
-    def track_published(self, publisher: Participant, track: MediaStreamTrack) -> None:
-        # Always keep one reader on the source so that decoded frames never pile up unread.
-        self._drains.append(asyncio.create_task(_drain(self.relay.subscribe(track, buffered=False))))
+    def track_published(self, publisher: Participant, forwarder: Forwarder) -> None:
         for other in self.participants.values():
             if other is not publisher:
-                other.subscribe(publisher.id, self.relay.subscribe(track, buffered=False))
+                other.subscribe(publisher.id, forwarder)
 
     async def remove(self, participant_id: str) -> None:
         participant = self.participants.pop(participant_id, None)
@@ -236,14 +272,7 @@ class SfuRoom:
             return
         for other in self.participants.values():
             other.unsubscribe(participant_id)
-        await participant.close()  # ends its remote tracks, so their drains and relays finish
-        self._drains = [task for task in self._drains if not task.done()]
-
-
-async def _drain(track: MediaStreamTrack) -> None:
-    with contextlib.suppress(MediaStreamError):
-        while True:
-            await track.recv()
+        await participant.close()
 
 
 class Sfu:

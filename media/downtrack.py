@@ -1,0 +1,240 @@
+"""One subscriber's copy of one published track.
+
+A down track holds no queue: a packet is rewritten, protected and handed to the socket in the call
+that received it from the publisher, or dropped. Its memory is a fixed set of counters and a
+fixed-size map of sequence numbers (for NACK), whatever the subscriber's link does.
+
+Dropping, in order of preference:
+- video is dropped as soon as the subscriber's socket has a backlog (the kernel would not take
+  more), or while the subscriber reports heavy loss, or while it asked for no video; it resumes
+  only at a keyframe, which it requests, so the picture never shows a broken frame;
+- audio is dropped only when the backlog passes :data:`AUDIO_MAX_BACKLOG`, so audio always outlives
+  video on a bad link.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import time
+from typing import TYPE_CHECKING
+
+from aiortc import RTCRtpTransceiver
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTCP_PSFB_FIR,
+    RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
+    AnyRtcpPacket,
+    HeaderExtensionsMap,
+    RtcpPsfbPacket,
+    RtcpRrPacket,
+    RtcpRtpfbPacket,
+    RtcpSrPacket,
+    RtpPacket,
+    unpack_remb_fci,
+)
+
+from media.aiortc_taps import DatagramPath, SenderTap, header_extensions, negotiated
+from media.rtp_rewrite import Rewriter, rewrite
+
+if TYPE_CHECKING:
+    from media.forwarder import Forwarder, TemplateKey
+
+log = logging.getLogger(__name__)
+
+VIDEO_MAX_BACKLOG = 0
+"""Bytes the socket may hold back before video is dropped: any backlog means the link is full."""
+AUDIO_MAX_BACKLOG = 64 * 1024
+"""Audio keeps going until this much is held back (~5 s of Opus): far beyond where video stopped."""
+LOSS_PAUSE = 0.20
+"""Fraction of packets a subscriber reports lost, in two reports running, that pauses its video."""
+PAUSE_FIRST, PAUSE_MAX = 2.0, 16.0
+"""Seconds of audio only after heavy loss, doubling while the loss persists after each retry."""
+MAX_NACKS = 64
+"""Sequence numbers served from one NACK: a subscriber cannot make the relay burst without bound."""
+
+
+class DownTrack:
+    def __init__(self, forwarder: Forwarder, subscriber_id: str, transceiver: RTCRtpTransceiver) -> None:
+        self.forwarder = forwarder
+        self.subscriber_id = subscriber_id
+        self.kind = forwarder.kind
+        self.video = forwarder.kind == "video"
+        self._transceiver = transceiver
+        self._path = DatagramPath(transceiver.sender)
+        self._tap = SenderTap(transceiver.sender, self._on_rtcp, self._sender_report)
+        self._rewriter = Rewriter()
+        self._ready = False
+        self._ssrc = 0
+        self._pt = 0
+        self._rtx_pt: int | None = None
+        self._rtx_seq = 0
+        self._mid = ""
+        self._extensions = HeaderExtensionsMap()
+        self._key: TemplateKey = (0, "", ())
+        self.waiting_keyframe = self.video
+        self._asked_keyframe = False
+        self.muted = False
+        """Set by the subscriber ("audio only", a hidden tile): video is not sent."""
+        self._paused_until = 0.0
+        self._pause = PAUSE_FIRST
+        self._lossy_reports = 0
+        self.closed = False
+        # counters (also for sender reports and tests)
+        self.packets = 0
+        self.octets = 0
+        self.dropped = 0
+        self.keyframes_sent = 0
+        self.first_keyframe_at: float | None = None
+        self.ready_at: float | None = None
+        self.remb: int | None = None
+        self.loss = 0.0
+        self._last_sent_at = 0.0
+
+    # --- the hot path ---------------------------------------------------------------------------
+
+    def forward(self, packet: RtpPacket, keyframe: bool, templates: dict[TemplateKey, tuple[bytes, bytes]],
+                now: float) -> None:
+        if self.closed or (not self._ready and not self._become_ready(now)):
+            return
+        backlog = self._path.backlog()
+        rewriter = self._rewriter
+        seq = packet.sequence_number
+        if not packet.payload or backlog is None:  # padding only, or the connection is gone
+            rewriter.drop(seq)
+            return
+        if self.video:
+            if backlog > VIDEO_MAX_BACKLOG or self.muted or now < self._paused_until:
+                self._drop_video(seq)
+                return
+            if self.waiting_keyframe:
+                if not keyframe:
+                    if not self._asked_keyframe:
+                        self._asked_keyframe = True
+                        self.forwarder.keyframes.request()
+                    rewriter.drop(seq)
+                    return
+                self.waiting_keyframe = False
+                self.keyframes_sent += 1
+                if self.first_keyframe_at is None:
+                    self.first_keyframe_at = now
+        elif backlog > AUDIO_MAX_BACKLOG:
+            self.dropped += 1
+            rewriter.drop(seq)
+            return
+        source = self.forwarder.source
+        if rewriter.needs_switch(source):
+            gap = int((now - self._last_sent_at) * self.forwarder.clock_rate) if rewriter.started else 0
+            rewriter.switch_source(source, seq, packet.timestamp, gap)
+        out_seq, out_ts = rewriter.forward(seq, packet.timestamp)
+        template = self.forwarder.template(packet, self._key, self._mid, self._extensions, templates)
+        data = rewrite(template, out_seq, out_ts, self._ssrc)
+        self._path.send(data)
+        self.packets += 1
+        self.octets += len(packet.payload)
+        self._last_sent_at = now
+
+    def _drop_video(self, seq: int) -> None:
+        self.dropped += 1
+        self._rewriter.drop(seq)
+        if not self.waiting_keyframe:
+            self.waiting_keyframe = True
+            self._asked_keyframe = False
+
+    def _become_ready(self, now: float) -> bool:
+        """Learn what negotiation settled (once): SSRC, payload types, mid, header extensions."""
+        transceiver = self._transceiver
+        codecs = negotiated(transceiver)
+        if transceiver.mid is None or codecs is None or self._path.backlog() is None:
+            return False
+        codec, self._rtx_pt = codecs
+        if codec.payloadType is None:
+            return False
+        self._pt = codec.payloadType
+        self._mid = transceiver.mid
+        self._ssrc = self._tap.ssrc
+        self._extensions, extension_key = header_extensions(transceiver)
+        self._key = (self._pt, self._mid, extension_key)
+        self._ready = True
+        self.ready_at = now
+        return True
+
+    # --- feedback from the subscriber -----------------------------------------------------------
+
+    def _on_rtcp(self, packet: AnyRtcpPacket) -> None:
+        if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
+            self._retransmit(packet.lost[:MAX_NACKS])
+        elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+            if self.video:
+                self.forwarder.keyframes.request()
+        elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            try:
+                bitrate, ssrcs = unpack_remb_fci(packet.fci)
+            except ValueError:
+                return
+            if self._ssrc in ssrcs:
+                self.remb = bitrate
+        elif isinstance(packet, RtcpRrPacket | RtcpSrPacket):
+            for report in packet.reports:
+                if report.ssrc == self._ssrc:
+                    self._on_loss(report.fraction_lost / 256)
+
+    def _on_loss(self, loss: float) -> None:
+        """Heavy loss twice running: the link cannot carry this video, so give it audio for a while."""
+        self.loss = loss
+        if not self.video:
+            return
+        if loss < LOSS_PAUSE:
+            self._lossy_reports = 0
+            if time.monotonic() > self._paused_until + 2 * self._pause:
+                self._pause = PAUSE_FIRST  # stable again for a while: forgive
+            return
+        self._lossy_reports += 1
+        if self._lossy_reports >= 2 and time.monotonic() >= self._paused_until:
+            log.info("subscriber %s loses %.0f%% of %s's video: audio only for %.0f s", self.subscriber_id,
+                     100 * loss, self.forwarder.publisher_id, self._pause)
+            self._paused_until = time.monotonic() + self._pause
+            self._pause = min(PAUSE_MAX, 2 * self._pause)
+            self._lossy_reports = 0
+
+    def _retransmit(self, lost: list[int]) -> None:
+        """Answer a NACK from the shared packet cache, over RTX when negotiated (RFC 4588)."""
+        if not self._ready:
+            return
+        for out_seq in lost:
+            in_seq = self._rewriter.source_seq(out_seq)
+            packet = self.forwarder.cached(in_seq) if in_seq is not None else None
+            if packet is None:
+                continue
+            out_ts = (packet.timestamp - self._rewriter.ts_offset) % (1 << 32)
+            if self._rtx_pt is not None:
+                resend = RtpPacket(payload_type=self._rtx_pt, marker=packet.marker, sequence_number=self._rtx_seq,
+                                   timestamp=out_ts, ssrc=self._tap.rtx_ssrc,
+                                   payload=struct.pack("!H", out_seq) + packet.payload)
+                self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
+            else:
+                resend = RtpPacket(payload_type=self._pt, marker=packet.marker, sequence_number=out_seq,
+                                   timestamp=out_ts, ssrc=self._ssrc, payload=packet.payload)
+            resend.extensions.mid = self._mid
+            self._send_if_clear(resend.serialize(self._extensions))
+
+    def _send_if_clear(self, data: bytes) -> None:
+        if self._path.backlog() == 0:
+            self._path.send(data)
+
+    def _sender_report(self) -> tuple[int, int, int] | None:
+        if not self.packets:
+            return None
+        elapsed = time.monotonic() - self._last_sent_at
+        timestamp = (self._rewriter.last_out_ts + int(elapsed * self.forwarder.clock_rate)) % (1 << 32)
+        return timestamp, self.packets, self.octets
+
+    # --- control --------------------------------------------------------------------------------
+
+    def set_muted(self, muted: bool) -> None:
+        self.muted = muted
+
+    def close(self) -> None:
+        self.closed = True
+        self.forwarder.remove(self)

@@ -1,0 +1,113 @@
+"""One published track fanned out to its subscribers as RTP packets: no decode, no encode.
+
+The publisher's packets arrive through a :class:`media.aiortc_taps.ReceiverTap`; each is handed,
+in the same call and without any queue, to every :class:`media.downtrack.DownTrack`, which rewrites
+the header for its subscriber, SRTP-protects it and sends it. The header is serialised once per
+distinct subscriber layout (payload type, mid, header extension ids), not once per subscriber.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from aiortc.clock import current_ntp_time
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+
+from media.keyframes import KeyframeRequester, keyframe_detector
+from media.rtp_rewrite import split_template
+
+if TYPE_CHECKING:
+    from media.downtrack import DownTrack
+
+log = logging.getLogger(__name__)
+
+CACHE_SIZE = 512
+"""Source packets kept per video track to answer subscribers' NACKs: ~7 s at 600 kbps, ~600 KiB.
+Shared by all subscribers of the track, so a subscriber costs no packet memory of its own."""
+
+TemplateKey = tuple[int, str, tuple[tuple[int, str], ...]]
+
+
+class Forwarder:
+    """Fans out one published track (one SSRC at a time) to its down tracks."""
+
+    def __init__(self, publisher_id: str, kind: str, codec: RTCRtpCodecParameters,
+                 send_pli: Callable[[], None]) -> None:
+        self.publisher_id = publisher_id
+        self.kind = kind
+        self.codec = codec
+        self.clock_rate = codec.clockRate
+        self.keyframes = KeyframeRequester(send_pli)
+        self.downtracks: list[DownTrack] = []
+        self._is_keyframe = keyframe_detector(codec.mimeType)
+        self._cache: list[RtpPacket | None] = [None] * CACHE_SIZE if kind == "video" else []
+        self._ssrc: int | None = None
+        self.source: object = object()
+        """Identity of the current source stream: a new one when the publisher's SSRC changes."""
+        self.packets = 0
+        self.keyframes_seen = 0
+        self._wrong_codec_logged = False
+        self.closed = False
+
+    def push(self, packet: RtpPacket) -> None:
+        """One packet from the publisher: forward it to every subscriber now."""
+        if packet.payload_type != self.codec.payloadType:
+            if not self._wrong_codec_logged:
+                log.warning("%s %s: payload type %d is not the negotiated %s; dropped", self.publisher_id,
+                            self.kind, packet.payload_type, self.codec.mimeType)
+                self._wrong_codec_logged = True
+            return
+        if packet.ssrc != self._ssrc:
+            self._ssrc = packet.ssrc
+            self.source = object()
+        self.packets += 1
+        keyframe = self._is_keyframe is not None and self._is_keyframe(packet.payload)
+        if keyframe:
+            self.keyframes_seen += 1
+            self.keyframes.keyframe_received()
+        if self._cache and packet.payload:
+            self._cache[packet.sequence_number % CACHE_SIZE] = packet
+        templates: dict[TemplateKey, tuple[bytes, bytes]] = {}
+        now = time.monotonic()
+        for downtrack in self.downtracks:
+            downtrack.forward(packet, keyframe, templates, now)
+
+    def template(self, packet: RtpPacket, key: TemplateKey, mid: str, extensions: HeaderExtensionsMap,
+                 templates: dict[TemplateKey, tuple[bytes, bytes]]) -> tuple[bytes, bytes]:
+        """The packet serialised for one subscriber layout, computed once per source packet."""
+        found = templates.get(key)
+        if found is not None:
+            return found
+        out = RtpPacket(payload_type=key[0], marker=packet.marker, payload=packet.payload)
+        out.extensions.mid = mid
+        # Stamped here, at the relay: the subscriber's bandwidth estimate (REMB) is about this leg.
+        out.extensions.abs_send_time = (current_ntp_time() >> 14) & 0x00FFFFFF
+        out.extensions.audio_level = packet.extensions.audio_level
+        found = templates[key] = split_template(out.serialize(extensions))
+        return found
+
+    def cached(self, sequence_number: int) -> RtpPacket | None:
+        if not self._cache:
+            return None
+        packet = self._cache[sequence_number % CACHE_SIZE]
+        if packet is None or packet.sequence_number != sequence_number:
+            return None
+        return packet
+
+    def add(self, downtrack: DownTrack) -> None:
+        self.downtracks.append(downtrack)
+
+    def remove(self, downtrack: DownTrack) -> None:
+        if downtrack in self.downtracks:
+            self.downtracks.remove(downtrack)
+
+    def close(self) -> None:
+        self.closed = True
+        self.keyframes.close()
+        for downtrack in list(self.downtracks):
+            downtrack.close()
+        self.downtracks.clear()
