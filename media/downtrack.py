@@ -85,6 +85,7 @@ class DownTrack:
         self.packets = 0
         self.octets = 0
         self.dropped = 0
+        self.pauses = 0
         self.keyframes_sent = 0
         self.first_keyframe_at: float | None = None
         self.ready_at: float | None = None
@@ -195,6 +196,7 @@ class DownTrack:
             log.info("subscriber %s loses %.0f%% of %s's video: audio only for %.0f s", self.subscriber_id,
                      100 * loss, self.forwarder.publisher_id, self._pause)
             self._paused_until = time.monotonic() + self._pause
+            self.pauses += 1
             self._pause = min(PAUSE_MAX, 2 * self._pause)
             self._lossy_reports = 0
 
