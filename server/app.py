@@ -11,16 +11,30 @@ from aiohttp import web
 from media.ice import IceConfig, IceServerConfig, apply_host_addresses
 from media.sfu import Sfu
 from server import api
+from server.auth.sessions import SessionCache
 from server.bus.base import Bus
 from server.bus.local import LocalBus
 from server.db.engine import create_engine, session_factory
 from server.db.migrate import upgrade
 from server.i18n import Translator
-from server.keys import BUS, CONNECTIONS, ENGINE, LIVE_ROOMS, PLUGINS, SECRET, SESSIONS, SETTINGS, SFU, TRANSLATOR
+from server.keys import (
+    BUS,
+    CONNECTIONS,
+    ENGINE,
+    LIVE_ROOMS,
+    PLUGINS,
+    SECRET,
+    SESSION_CACHE,
+    SESSIONS,
+    SETTINGS,
+    SFU,
+    TRANSLATOR,
+)
 from server.middlewares import MIDDLEWARES, security_headers
 from server.plugins import Plugin, load_plugins
-from server.settings import Settings
+from server.records.fhir import routes as fhir
 from server.scheduling import routes as scheduling
+from server.settings import Settings
 from server.signalling import handler as signalling
 from server.signalling.rooms import LiveRooms
 
@@ -75,10 +89,12 @@ def create_app(settings: Settings, plugins: list[Plugin] | None = None) -> web.A
     app[PLUGINS] = load_plugins() if plugins is None else plugins
     app.cleanup_ctx.extend([database_ctx, bus_ctx, media_ctx])
     app[CONNECTIONS] = weakref.WeakSet()
+    app[SESSION_CACHE] = SessionCache()
     app.on_response_prepare.append(security_headers)
     app.on_shutdown.append(signalling.close_all)
     app.router.add_routes(api.routes)
     app.router.add_routes(signalling.routes)
+    app.router.add_routes(fhir.routes)
     app.router.add_routes(scheduling.routes)
     for plugin in app[PLUGINS]:
         plugin.setup(app)

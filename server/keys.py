@@ -9,6 +9,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from media.sfu import Sfu
+from server.auth.sessions import SessionCache
 from server.bus.base import Bus
 from server.i18n import Translator
 from server.plugins import Plugin
@@ -22,6 +23,7 @@ SETTINGS = web.AppKey("settings", Settings)
 SECRET = web.AppKey("secret", str)
 ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
+SESSION_CACHE = web.AppKey("session_cache", SessionCache)
 BUS = web.AppKey("bus", Bus)
 SFU = web.AppKey("sfu", Sfu)
 LIVE_ROOMS = web.AppKey("live_rooms", LiveRooms)

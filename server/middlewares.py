@@ -16,7 +16,7 @@ from server.auth import csrf
 from server.auth.sessions import COOKIE, load_user
 from server.errors import ApiError, json_error
 from server.i18n import locale_var, negotiate
-from server.keys import SECRET, SESSIONS, SETTINGS
+from server.keys import SECRET, SESSION_CACHE, SESSIONS, SETTINGS
 from server.requestctx import LOCALE, USER, new_request_id, request_id_var
 
 log = logging.getLogger(__name__)
@@ -87,8 +87,13 @@ async def locale_middleware(request: web.Request, handler: Handler) -> web.Strea
 async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     token = request.cookies.get(COOKIE)
     if token:
-        async with request.app[SESSIONS]() as db:
-            user = await load_user(db, token)
+        cache = request.app[SESSION_CACHE]
+        user = cache.get(token)
+        if user is None:
+            async with request.app[SESSIONS]() as db:
+                user = await load_user(db, token)
+            if user is not None:
+                cache.put(token, user)
         if user is not None:
             request[USER] = user
             if user.locale and LANG_COOKIE not in request.cookies:

@@ -10,7 +10,7 @@ from aiohttp import web
 from server.auth.accounts import authenticate
 from server.auth.sessions import COOKIE, create_session, end_session
 from server.i18n import LOCALES
-from server.keys import SESSIONS, SETTINGS, TRANSLATOR
+from server.keys import SESSION_CACHE, SESSIONS, SETTINGS, TRANSLATOR
 from server.middlewares import LANG_COOKIE
 from server.records.audit import Outcome, audit
 from server.requestctx import USER, audit_context
@@ -54,6 +54,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         if user is not None:
             old = request.cookies.get(COOKIE)
             if old:
+                app[SESSION_CACHE].evict(old)
                 await end_session(db, old)  # rotate: a session id fixed before login is worthless after
             token, _ = await create_session(db, user.id, app[SETTINGS].session_ttl_seconds)
     context = audit_context(request)
@@ -79,6 +80,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 async def logout(request: web.Request) -> web.StreamResponse:
     token = request.cookies.get(COOKIE)
     if token:
+        request.app[SESSION_CACHE].evict(token)
         async with request.app[SESSIONS].begin() as db:
             await end_session(db, token)
         await audit(request.app[SESSIONS], audit_context(request), "auth.logout", Outcome.SUCCESS)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,7 +28,7 @@ async def create_user(
     user = User(
         email=normalise_email(email),
         display_name=display_name,
-        password_hash=hash_password(password) if password else password_hash,
+        password_hash=await asyncio.to_thread(hash_password, password) if password else password_hash,
         locale=locale,
     )
     db.add(user)
@@ -47,9 +49,10 @@ async def authenticate(db: AsyncSession, email: str, password: str) -> User | No
     """The active user with this e-mail and password, or None (in constant-ish time)."""
     user = (await db.execute(select(User).where(User.email == normalise_email(email)))).scalar_one_or_none()
     hashed = user.password_hash if user is not None and user.is_active else None
-    if not verify_password(hashed, password):
+    # Argon2 takes tens of milliseconds by design: off the event loop, or every call in progress stalls.
+    if not await asyncio.to_thread(verify_password, hashed, password):
         return None
     assert user is not None and hashed is not None
     if needs_rehash(hashed):
-        user.password_hash = hash_password(password)
+        user.password_hash = await asyncio.to_thread(hash_password, password)
     return user

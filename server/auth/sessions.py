@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -90,3 +91,31 @@ async def load_user(db: AsyncSession, token: str) -> CurrentUser | None:
 async def purge_expired(db: AsyncSession) -> int:
     result = await db.execute(delete(LoginSession).where(LoginSession.expires_at <= utcnow()))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+class SessionCache:
+    """Sessions loaded in the last few seconds, so that the requests of one page view (the page, its
+    API calls) do not each cost two queries. A logout on this node evicts at once; on other nodes an
+    ended session or a changed role is seen after at most ``ttl`` seconds."""
+
+    def __init__(self, ttl: float = 5.0, maxsize: int = 10_000) -> None:
+        self.ttl = ttl
+        self.maxsize = maxsize
+        self._entries: dict[str, tuple[float, CurrentUser]] = {}
+
+    def get(self, token: str) -> CurrentUser | None:
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        if entry[0] < time.monotonic():
+            del self._entries[token]
+            return None
+        return entry[1]
+
+    def put(self, token: str, user: CurrentUser) -> None:
+        if len(self._entries) >= self.maxsize:
+            self._entries.clear()  # crude but bounded; entries are cheap to reload
+        self._entries[token] = (time.monotonic() + self.ttl, user)
+
+    def evict(self, token: str) -> None:
+        self._entries.pop(token, None)

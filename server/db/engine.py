@@ -33,6 +33,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
     cursor.execute("PRAGMA busy_timeout=30000")
+    # In WAL mode NORMAL never corrupts the file; a power cut may only lose the last commits.
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 

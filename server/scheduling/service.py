@@ -24,7 +24,7 @@ from server.scheduling.models import (
     ExceptionKind,
     Resource,
 )
-from server.scheduling.slots import Period, Policy, Slot, Window, free_slots, is_bookable
+from server.scheduling.slots import Period, Policy, Slot, Window, free_slots, slot_at
 
 
 class SchedulingError(Exception):
@@ -110,12 +110,11 @@ async def slots_between(
 
 async def check_slot(db: AsyncSession, resource: Resource, start: datetime, *, now: datetime | None = None) -> Slot:
     """The slot at ``start`` if the rules allow it (ignoring seats, which the insert decides)."""
-    slots = await slots_between(db, resource, start, start + timedelta(minutes=resource.slot_minutes), now=now,
-                                include_full=True)
-    slot = is_bookable(start, slots)
-    if slot is None:
+    calendar = await load_calendar(db, resource)
+    found = slot_at(start, calendar.windows, calendar.closed, calendar.opened, calendar.policy, now=now or utcnow())
+    if found is None:
         raise SlotUnavailable("this time is not an available slot")
-    return slot
+    return Slot(found[0], found[1], resource.capacity, 0)
 
 
 def _insert(db: AsyncSession) -> type[postgresql.Insert] | type[sqlite.Insert]:
@@ -134,19 +133,21 @@ async def claim_seat(
 ) -> Booking:
     """Insert the booking in the first free seat; raise SlotTaken if none is left."""
     insert = _insert(db)
-    # Start at the number of seats we can see taken: under contention this skips most conflicts.
-    seen = await db.scalar(select(func.count()).select_from(Booking).where(
-        Booking.resource_id == resource.id, Booking.starts_at == slot.start, Booking.status == BookingStatus.BOOKED))
-    for seat in [*range(int(seen or 0), resource.capacity), *range(0, int(seen or 0))]:
+    seen = 0
+    if resource.capacity > 1:
+        # Start at the number of seats we can see taken: under contention this skips most conflicts.
+        seen = int(await db.scalar(select(func.count()).select_from(Booking).where(
+            Booking.resource_id == resource.id, Booking.starts_at == slot.start,
+            Booking.status == BookingStatus.BOOKED)) or 0)
+    for seat in [*range(seen, resource.capacity), *range(0, seen)]:
         booking_id = new_id()
         statement = insert(Booking).values(
             id=booking_id, resource_id=resource.id, tenant_id=resource.tenant_id, starts_at=slot.start,
             ends_at=slot.end, seat=seat, status=BookingStatus.BOOKED, subject_user_id=subject_user_id, note=note,
             created_by=actor_id, created_at=utcnow(), cancel_reason="", rescheduled_from_id=rescheduled_from_id,
-        ).on_conflict_do_nothing().returning(Booking.id)
-        if (await db.execute(statement)).scalar_one_or_none() is not None:
-            booking = await db.get(Booking, booking_id)
-            assert booking is not None
+        ).on_conflict_do_nothing().returning(Booking)
+        booking = (await db.scalars(statement)).one_or_none()
+        if booking is not None:
             return booking
     raise SlotTaken("this slot has just been booked by someone else; please choose another time")
 

@@ -143,6 +143,41 @@ def free_slots(
     return slots
 
 
-def is_bookable(slot_start: datetime, slots: Sequence[Slot]) -> Slot | None:
-    """The slot starting at ``slot_start`` among ``slots``, if there is one."""
-    return next((s for s in slots if s.start == slot_start), None)
+def slot_at(
+    slot_start: datetime,
+    windows: Sequence[Window],
+    closed: Sequence[Period],
+    opened: Sequence[Period],
+    policy: Policy,
+    *,
+    now: datetime,
+) -> tuple[datetime, datetime] | None:
+    """The slot beginning exactly at ``slot_start`` if the rules produce one, else None.
+
+    The same answer as looking ``slot_start`` up in :func:`free_slots` (with full slots included),
+    computed from the windows around that instant only: booking checks one time, not a fortnight.
+    """
+    if slot_start < now + timedelta(minutes=policy.min_notice_minutes):
+        return None
+    if slot_start > now + timedelta(days=policy.horizon_days):
+        return None
+    zone = ZoneInfo(policy.timezone)
+    step = timedelta(minutes=policy.slot_minutes + policy.buffer_minutes)
+    length = timedelta(minutes=policy.slot_minutes)
+    local_day = slot_start.astimezone(zone).date()
+    spans: list[tuple[datetime, datetime]] = [(p.start, p.end) for p in opened]
+    for day in (local_day - timedelta(days=1), local_day):
+        for window in windows:
+            if not window.applies(day):
+                continue
+            start = local_to_utc(day, window.start, zone)
+            end = local_to_utc(day, window.end, zone) if window.end != time(0) else \
+                local_to_utc(day + timedelta(days=1), time(0), zone)
+            if start is not None and end is not None and end > start:
+                spans.append((start, end))
+    for start, end in spans:
+        if start <= slot_start and slot_start + length <= end and (slot_start - start) % step == timedelta(0):
+            if any(period.overlaps(slot_start, slot_start + length) for period in closed):
+                return None
+            return slot_start, slot_start + length
+    return None

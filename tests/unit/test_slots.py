@@ -82,3 +82,26 @@ def test_window_validity_period() -> None:
     window = Window(0, time(8), time(9), valid_from=date(2026, 3, 9), valid_until=date(2026, 3, 16))
     slots = free_slots([window], [], [], [], policy, now=NOW, start=NOW, end=NOW + timedelta(days=30))
     assert [s.start.date() for s in slots] == [date(2026, 3, 9), date(2026, 3, 16)]
+
+
+def test_slot_at_agrees_with_the_full_listing() -> None:
+    """Booking checks one instant with slot_at; the listing computes every slot. They must agree."""
+    import random
+
+    from server.scheduling.slots import slot_at
+
+    rng = random.Random(7)
+    for zone in ("Asia/Ho_Chi_Minh", "Europe/Berlin", "America/New_York"):
+        for _ in range(20):
+            policy = Policy(zone, slot_minutes=rng.choice([10, 15, 20, 30]), buffer_minutes=rng.choice([0, 5, 10]),
+                            min_notice_minutes=rng.choice([0, 120]), horizon_days=20)
+            windows = [Window(rng.randrange(7), time(rng.randrange(0, 12), rng.choice([0, 30])),
+                              time(rng.randrange(13, 24), rng.choice([0, 30]))) for _ in range(3)]
+            now = datetime(2026, 3, 20, rng.randrange(24), tzinfo=UTC)
+            closed = [Period(now + timedelta(days=2), now + timedelta(days=2, hours=5))]
+            listed = {s.start for s in free_slots(windows, closed, [], [], policy, now=now, start=now,
+                                                  end=now + timedelta(days=25), include_full=True)}
+            for minute in range(0, 25 * 24 * 60, 5):
+                instant = now.replace(minute=0) + timedelta(minutes=minute)
+                assert (slot_at(instant, windows, closed, [], policy, now=now) is not None) == (instant in listed), \
+                    (zone, policy, windows, instant)
