@@ -48,8 +48,7 @@ test: install-test services lint unit e2e
 i18n: install-test
 	$(BIN)/pybabel extract -F web/babel.cfg -k _ -k gettext -k ngettext:1,2 --no-location --sort-output \
 		--project "Cầu Nối" -o web/locale/messages.pot web clinics classrooms server
-	$(BIN)/pybabel update -i web/locale/messages.pot -d web/locale --no-location --omit-header=no \
-		--ignore-obsolete
+	$(BIN)/pybabel update -i web/locale/messages.pot -d web/locale --ignore-obsolete --no-fuzzy-matching
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

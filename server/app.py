@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import weakref
 from collections.abc import AsyncIterator
@@ -18,10 +19,12 @@ from server.db.engine import create_engine, session_factory
 from server.db.migrate import upgrade
 from server.i18n import Translator
 from server.keys import (
+    BACKGROUND,
     BUS,
     CONNECTIONS,
     ENGINE,
     LIVE_ROOMS,
+    NOTIFIERS,
     PLUGINS,
     SECRET,
     SESSION_CACHE,
@@ -31,9 +34,12 @@ from server.keys import (
     TRANSLATOR,
 )
 from server.middlewares import MIDDLEWARES, security_headers
+from server.notify.factory import notifiers_from
 from server.plugins import Plugin, load_plugins
 from server.records.fhir import routes as fhir
+from server.scheduling import feeds
 from server.scheduling import routes as scheduling
+from server.scheduling.reminders import reminders_ctx
 from server.settings import Settings
 from server.signalling import handler as signalling
 from server.signalling.rooms import LiveRooms
@@ -67,6 +73,17 @@ async def bus_ctx(app: web.Application) -> AsyncIterator[None]:
     await bus.close()
 
 
+async def background_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Fire-and-forget work (confirmations) finishes, or is cancelled, before the database closes."""
+    yield
+    background: set[asyncio.Task[None]] = app[BACKGROUND]
+    tasks = list(background)
+    if tasks:
+        _, pending = await asyncio.wait(tasks, timeout=5)
+        for task in pending:
+            task.cancel()
+
+
 async def media_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     config = IceConfig(
@@ -87,7 +104,11 @@ def create_app(settings: Settings, plugins: list[Plugin] | None = None) -> web.A
     app[SECRET] = settings.signing_secret()
     app[TRANSLATOR] = Translator()
     app[PLUGINS] = load_plugins() if plugins is None else plugins
-    app.cleanup_ctx.extend([database_ctx, bus_ctx, media_ctx])
+    app[NOTIFIERS] = notifiers_from(settings)
+    app[BACKGROUND] = set()
+    app.cleanup_ctx.extend([database_ctx, background_ctx, bus_ctx, media_ctx])
+    if settings.reminders_enabled:
+        app.cleanup_ctx.append(reminders_ctx)
     app[CONNECTIONS] = weakref.WeakSet()
     app[SESSION_CACHE] = SessionCache()
     app.on_response_prepare.append(security_headers)
@@ -96,6 +117,7 @@ def create_app(settings: Settings, plugins: list[Plugin] | None = None) -> web.A
     app.router.add_routes(signalling.routes)
     app.router.add_routes(fhir.routes)
     app.router.add_routes(scheduling.routes)
+    app.router.add_routes(feeds.routes)
     for plugin in app[PLUGINS]:
         plugin.setup(app)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,7 @@ from media.sfu import Sfu
 from server.auth.sessions import SessionCache
 from server.bus.base import Bus
 from server.i18n import Translator
+from server.notify.base import Notifier
 from server.plugins import Plugin
 from server.settings import Settings
 from server.signalling.rooms import LiveRooms
@@ -29,4 +31,6 @@ SFU = web.AppKey("sfu", Sfu)
 LIVE_ROOMS = web.AppKey("live_rooms", LiveRooms)
 PLUGINS = web.AppKey("plugins", list[Plugin])
 TRANSLATOR = web.AppKey("translator", Translator)
+NOTIFIERS = web.AppKey("notifiers", list[Notifier])
+BACKGROUND = web.AppKey("background", set[asyncio.Task[None]])
 CONNECTIONS = web.AppKey("connections", weakref.WeakSet["Connection"])

@@ -51,6 +51,16 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
         logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLevelName(level)))
 
 
+SECRET_PATHS = ("/ical/",)  # URLs that carry a credential (calendar feeds)
+
+
+def redact(path: str) -> str:
+    for prefix in SECRET_PATHS:
+        if path.startswith(prefix):
+            return prefix + "…"
+    return path
+
+
 class AccessLogger(AbstractAccessLogger):
     """One line per request: method, path without the query string (it may carry secrets), status,
     size, duration, request id."""
@@ -60,7 +70,7 @@ class AccessLogger(AbstractAccessLogger):
             '%s "%s %s" %s %s %.1fms',
             request.remote,
             request.method,
-            request.rel_url.path,
+            redact(request.rel_url.path),
             response.status,
             response.body_length,
             time * 1000,

@@ -14,6 +14,11 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "CAUNOI_"
+NotifierName = Literal["log", "email", "sms"]
+
+
+def _default_notifiers() -> list[NotifierName]:
+    return ["log"]
 MIN_SECRET_LENGTH = 32
 
 
@@ -73,6 +78,21 @@ class Settings(BaseSettings):
     ice_announced_address: str | None = None
     """Public address written into the server's ICE candidates, for a server behind 1:1 NAT."""
 
+    notifiers: Annotated[list[NotifierName], NoDecode] = Field(default_factory=_default_notifiers)
+    """Comma-separated channels for reminders and confirmations: log, email, sms."""
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_from: str = "Cầu Nối <no-reply@localhost>"
+    sms_gateway_url: str | None = None
+    sms_gateway_token: str | None = None
+    reminder_offsets_minutes: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [1440, 15])
+    """Comma-separated minutes before a booking at which reminders go out."""
+    reminder_interval_seconds: float = Field(default=60.0, gt=0)
+    reminders_enabled: bool = True
+
     ws_max_message_bytes: int = Field(default=64 * 1024, ge=1024)
     ws_heartbeat_seconds: float = Field(default=20.0, gt=0)
 
@@ -89,6 +109,20 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("notifiers", "reminder_offsets_minutes", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("reminder_offsets_minutes")
+    @classmethod
+    def _positive_offsets(cls, value: list[int]) -> list[int]:
+        if any(offset <= 0 or offset > 60 * 24 * 30 for offset in value):
+            raise ValueError("each offset is between 1 minute and 30 days")
+        return sorted(set(value), reverse=True)
 
     @field_validator("secret_key")
     @classmethod

@@ -93,6 +93,8 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: object) -> Set
         "secret_key": TEST_SECRET,
         "log_format": "text",
         "ws_heartbeat_seconds": 5.0,
+        # The reminder job is driven explicitly by its tests (tests/integration/test_reminders.py).
+        "reminders_enabled": False,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -55,6 +55,7 @@ class User(IdMixin, Base):
     # Patients may have no password: they join through one-time links.
     password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
     locale: Mapped[str | None] = mapped_column(String(8), default=None)
+    phone: Mapped[str | None] = mapped_column(String(20), default=None)  # for SMS reminders (E.164)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

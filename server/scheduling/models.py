@@ -110,3 +110,38 @@ class Booking(IdMixin, Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     cancel_reason: Mapped[str] = mapped_column(String(200), default="")
     rescheduled_from_id: Mapped[str | None] = mapped_column(String(36), default=None)
+
+
+class CalendarFeed(IdMixin, Base):
+    """A secret .ics URL: of one user's bookings, or of one resource's. Only the token's hash is kept."""
+
+    __tablename__ = "calendar_feeds"
+
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    owner_user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    resource_id: Mapped[str | None] = mapped_column(
+        ForeignKey("bookable_resources.id", ondelete="CASCADE"), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class ReminderStatus(enum.StrEnum):
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class ReminderDelivery(IdMixin, Base):
+    """One reminder of one booking. The unique key is claimed *before* sending, so a restart or a
+    second worker never sends the same reminder twice (at most once: a crash mid-send loses it)."""
+
+    __tablename__ = "reminder_deliveries"
+    __table_args__ = (Index("uq_reminder_once", "booking_id", "offset_minutes", "channel", unique=True),)
+
+    booking_id: Mapped[str] = mapped_column(ForeignKey("bookings.id", ondelete="CASCADE"))
+    offset_minutes: Mapped[int] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(16))
+    status: Mapped[ReminderStatus] = mapped_column(str_enum(ReminderStatus, 16), default=ReminderStatus.SENDING)
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    error: Mapped[str] = mapped_column(String(200), default="")

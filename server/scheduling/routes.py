@@ -7,21 +7,24 @@ and cancel only their own bookings. Anything else is 404 (existence is not revea
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.auth.models import Role, RoleAssignment
+from server.auth.models import Role, RoleAssignment, User
 from server.auth.sessions import CurrentUser
 from server.db.base import utcnow
 from server.errors import ApiError
-from server.keys import SESSIONS
+from server.keys import BACKGROUND, NOTIFIERS, SESSIONS, SETTINGS, TRANSLATOR
+from server.notify.base import Notifier
 from server.records.audit import Outcome, audit, audit_row
 from server.requestctx import USER, audit_context
 from server.scheduling import service
 from server.scheduling.models import AvailabilityException, AvailabilityRule, Booking, BookingStatus, Resource
+from server.scheduling.reminders import send_confirmation
 from server.scheduling.schemas import AvailabilityIn, BookingIn, CancelIn, RescheduleIn, ResourceIn, utc
 from server.validation import parse_body
 
@@ -212,7 +215,26 @@ async def create_booking(request: web.Request) -> web.Response:
                          target_id=booking.id if booking else resource.id, tenant_id=resource.tenant_id))
     if booking is None:
         raise ApiError(error.status, error.code, str(error))
+    confirm_later(request.app, booking, resource)
     return web.json_response(booking_json(booking), status=201)
+
+
+def confirm_later(app: web.Application, booking: Booking, resource: Resource) -> None:
+    """Send the confirmation (with its .ics) after the response: a slow mail server must not hold
+    up the booking, and a failure is logged, not turned into a failed booking."""
+
+    async def send() -> None:
+        async with app[SESSIONS]() as db:
+            subject = await db.get(User, booking.subject_user_id) if booking.subject_user_id else None
+        notifiers: list[Notifier] = app[NOTIFIERS]
+        if subject is not None:
+            await send_confirmation(notifiers, app[TRANSLATOR], subject.locale or app[SETTINGS].default_locale,
+                                    booking, resource, subject)
+
+    task = asyncio.create_task(send(), name=f"confirm-{booking.id}")
+    background: set[asyncio.Task[None]] = app[BACKGROUND]
+    background.add(task)
+    task.add_done_callback(background.discard)
 
 
 async def booking_for(request: web.Request, db: AsyncSession, user: CurrentUser, action: str) -> Booking:

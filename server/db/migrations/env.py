@@ -30,6 +30,10 @@ def _run(connection: Connection) -> None:
 async def _run_online() -> None:
     engine = create_engine(context.config.get_main_option("sqlalchemy.url") or "")
     async with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # Batch mode rebuilds tables; with foreign keys on, dropping the old copy of a parent
+            # table would cascade-delete its children's rows.
+            await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
         await connection.run_sync(_run)
         await connection.commit()
     await engine.dispose()

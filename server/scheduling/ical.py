@@ -1,0 +1,38 @@
+"""iCalendar (RFC 5545) for bookings: one VEVENT per booking, feeds and confirmation attachments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from icalendar import Calendar, Event
+
+from server.scheduling.models import Booking, BookingStatus, Resource
+
+PRODID = "-//Cau Noi//Scheduling//VI"
+
+
+def booking_event(booking: Booking, resource: Resource, *, summary: str, stamp: datetime) -> Event:
+    event = Event()
+    event.add("uid", f"{booking.id}@caunoi")
+    event.add("dtstamp", stamp)
+    event.add("dtstart", booking.starts_at)
+    event.add("dtend", booking.ends_at)
+    event.add("summary", summary)
+    event.add("location", resource.name)
+    # A cancelled booking stays in the feed as CANCELLED so that calendar apps remove it.
+    event.add("status", "CANCELLED" if booking.status == BookingStatus.CANCELLED else "CONFIRMED")
+    event.add("sequence", 1 if booking.status == BookingStatus.CANCELLED else 0)
+    return event
+
+
+def calendar(name: str, events: Iterable[Event], *, method: str | None = None) -> bytes:
+    cal = Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("x-wr-calname", name)
+    if method:
+        cal.add("method", method)
+    for event in events:
+        cal.add_component(event)
+    return bytes(cal.to_ical())
