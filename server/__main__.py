@@ -1,4 +1,4 @@
-"""The ``caunoi`` command: serve, migrate, demo, token."""
+"""The ``caunoi`` command: serve, migrate, demo, token, apikey."""
 
 from __future__ import annotations
 
@@ -74,6 +74,31 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _apikey(settings: Settings, args: argparse.Namespace) -> int:
+    from server.auth.apikeys import ApiKeyError, create_api_key, revoke_api_key
+    from server.db.engine import create_engine, session_factory
+    from server.db.migrate import upgrade
+
+    await upgrade(settings.effective_database_url)
+    engine = create_engine(settings.effective_database_url)
+    try:
+        async with session_factory(engine).begin() as db:
+            if args.revoke:
+                revoked = await revoke_api_key(db, args.revoke)
+                print(f"revoked key {revoked.prefix}… ({revoked.name})")
+                return 0
+            key, row = await create_api_key(db, args.user, args.name or "")
+    except ApiKeyError as exc:
+        print(f"caunoi apikey: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await engine.dispose()
+    print(key)
+    print(f"key {row.prefix}… ({row.name}) for {args.user}: shown once, store it now; "
+          f"revoke with: caunoi apikey --revoke {row.prefix}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="caunoi", description="Cầu Nối: telemedicine and virtual classrooms")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -90,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--subscribe", action="store_true", help="grant can_subscribe")
     token.add_argument("--admin", action="store_true", help="grant room_admin")
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+    apikey = commands.add_parser("apikey", help="print a new API key for a user (FHIR API), or revoke one")
+    which = apikey.add_mutually_exclusive_group(required=True)
+    which.add_argument("--user", metavar="EMAIL", help="the user the key acts as, with that user's roles")
+    which.add_argument("--revoke", metavar="PREFIX", help="revoke the key starting with these 8 characters")
+    apikey.add_argument("--name", help="what the key is for (e.g. the client's name)")
     return parser
 
 
@@ -105,6 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_seed(settings))
         if args.command == "token":
             return _token(settings, args)
+        if args.command == "apikey":
+            return asyncio.run(_apikey(settings, args))
     except SettingsError as exc:
         print(f"caunoi: {exc}", file=sys.stderr)
         return 2

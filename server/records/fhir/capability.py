@@ -1,0 +1,37 @@
+"""GET /fhir/R4/metadata: the CapabilityStatement, generated from the table of served types."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from server.records.fhir.resources import Resource, instant
+from server.records.fhir.types import TYPES
+
+FHIR_VERSION = "4.0.1"
+SOFTWARE_VERSION = "0.1.0"
+
+
+def capability_statement(base_url: str, started: datetime) -> Resource:
+    resources = [{
+        "type": t.name,
+        "interaction": [{"code": "read"}, {"code": "search-type"}],
+        "searchParam": [{"name": name, "type": kind, "documentation": doc}
+                        for name, (kind, doc) in sorted(t.params.items())]
+                       + [{"name": "_count", "type": "number", "documentation": "page size (at most 200)"}],
+    } for t in TYPES.values()]
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": instant(started),
+        "kind": "instance",
+        "software": {"name": "Cầu Nối", "version": SOFTWARE_VERSION},
+        "implementation": {"description": "Cầu Nối FHIR R4 API", "url": base_url},
+        "fhirVersion": FHIR_VERSION,
+        "format": ["application/fhir+json", "json"],
+        "rest": [{
+            "mode": "server",
+            "documentation": "Authenticate with a bearer API key (caunoi apikey) or a browser session (GET only).",
+            "security": {"service": [{"text": "Bearer API key"}], "cors": False},
+            "resource": resources,
+        }],
+    }
