@@ -37,7 +37,7 @@ from server.middlewares import MIDDLEWARES, security_headers
 from server.notify.factory import notifiers_from
 from server.plugins import Plugin, load_plugins
 from server.records.fhir import routes as fhir
-from server.scheduling import feeds
+from server.scheduling import feeds, series_routes
 from server.scheduling import routes as scheduling
 from server.scheduling.reminders import reminders_ctx
 from server.settings import Settings
@@ -118,6 +118,7 @@ def create_app(settings: Settings, plugins: list[Plugin] | None = None) -> web.A
     app.router.add_routes(fhir.routes)
     app.router.add_routes(scheduling.routes)
     app.router.add_routes(feeds.routes)
+    app.router.add_routes(series_routes.routes)
     for plugin in app[PLUGINS]:
         plugin.setup(app)
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime, time
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, Time, text
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, Time, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.db.base import Base, IdMixin, UTCDateTime, str_enum, utcnow
@@ -145,3 +145,36 @@ class ReminderDelivery(IdMixin, Base):
     claimed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     error: Mapped[str] = mapped_column(String(200), default="")
+
+
+class Series(IdMixin, Base):
+    """Recurring sessions (RFC 5545 RRULE), e.g. a class every Monday and Wednesday 07:30 for a term.
+
+    The rule is kept in local wall-clock time of its zone, as calendar apps do, so that 07:30 stays
+    07:30 across a DST change; occurrences are expanded on demand, never stored one by one."""
+
+    __tablename__ = "recurring_series"
+
+    resource_id: Mapped[str] = mapped_column(ForeignKey("bookable_resources.id", ondelete="CASCADE"), index=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    rrule: Mapped[str] = mapped_column(String(500))
+    first_start_local: Mapped[datetime] = mapped_column(DateTime(timezone=False))  # naive local time
+    timezone: Mapped[str] = mapped_column(String(64), default=DEFAULT_TIMEZONE)
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OccurrenceChange(IdMixin, Base):
+    """One occurrence cancelled or moved (RFC 5545 EXDATE / RECURRENCE-ID)."""
+
+    __tablename__ = "occurrence_changes"
+    __table_args__ = (Index("uq_occurrence_change", "series_id", "original_start", unique=True),)
+
+    series_id: Mapped[str] = mapped_column(ForeignKey("recurring_series.id", ondelete="CASCADE"))
+    original_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+    new_start: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    new_end: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    note: Mapped[str] = mapped_column(String(200), default="")
