@@ -208,6 +208,13 @@ class DatagramPath:
         pair.protocol.transport.sendto(dtls._tx_srtp.protect(packet), pair.remote_addr)
 
 
+def publisher_codec(transceiver: RTCRtpTransceiver) -> RTCRtpCodecParameters | None:
+    """The codec a publisher sends with on a receiving transceiver: the first negotiated (aiortc
+    orders its answer as the offer did, and browsers send with the first codec of the answer)."""
+    codecs = negotiated(transceiver)
+    return codecs[0] if codecs else None
+
+
 def negotiated(transceiver: RTCRtpTransceiver) -> tuple[RTCRtpCodecParameters, int | None] | None:
     """The codec a transceiver sends with and its RTX payload type, once negotiated."""
     codecs = transceiver._codecs

@@ -23,7 +23,7 @@ from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpTransceiver, RTCSe
 from aiortc.sdp import candidate_from_sdp
 
 from media import sdp as sdp_check
-from media.aiortc_taps import ReceiverTap, SilentTrack, codec_capabilities
+from media.aiortc_taps import ReceiverTap, SilentTrack, codec_capabilities, publisher_codec
 from media.downtrack import DownTrack
 from media.exceptions import InvalidCandidate, InvalidSdp, NegotiationError, NotAllowed
 from media.forwarder import Forwarder
@@ -102,13 +102,14 @@ class Participant:
         if track.kind not in ("audio", "video") or track.kind in self.published or self.publisher is None:
             return
         transceiver = next((t for t in self.publisher.getTransceivers() if t.receiver.track is track), None)
-        if transceiver is None or not transceiver._codecs:
+        codec = publisher_codec(transceiver) if transceiver is not None else None
+        if transceiver is None or codec is None:
             return
         kind = track.kind
         # The tap is made first so that the forwarder can ask it for keyframes; RTP flows once the
         # connection is up, long after both exist.
         holder: list[ReceiverTap] = []
-        forwarder = Forwarder(self.id, kind, transceiver._codecs[0], lambda: holder[0].send_pli())
+        forwarder = Forwarder(self.id, kind, codec, lambda: holder[0].send_pli())
         tap = ReceiverTap(transceiver.receiver, kind, forwarder.push)
         holder.append(tap)
         self._taps.append(tap)
