@@ -159,7 +159,8 @@ async def test_search_parameters(sqlite_world: tuple[TestClient, World]) -> None
     "Patient?unknown=1", "Patient?_count=-1", "Patient?_count=abc", "Patient?name:exact=x", "Patient?name=a&name=b",
     "Patient?name=", "Patient?_format=xml", "Patient?_offset=x", "AuditEvent?date=soon", "AuditEvent?date=ge2026-13-01",
     "AuditEvent?date=2026-11-26T08:30", "AuditEvent?agent=Organization/x", "AuditEvent?outcome=1",
-    "AuditEvent?agent=a,b", "PractitionerRole?organization=Patient/x", "Patient/x?foo=1",
+    "AuditEvent?agent=a,b", "AuditEvent?patient=Practitioner/x", "AuditEvent?patient=a&entity=b",
+    "PractitionerRole?organization=Patient/x", "Patient/x?foo=1",
 ])
 async def test_bad_parameters_are_400(sqlite_world: tuple[TestClient, World], query: str) -> None:
     client, world = sqlite_world
@@ -181,6 +182,8 @@ async def test_errors_are_operation_outcomes(sqlite_world: tuple[TestClient, Wor
         assert response.status == 405 and response.headers["Allow"] == "GET"
         assert response.content_type == FHIR_JSON
         validate(await response.json(content_type=None))
+    response = await client.get(f"/fhir/R4/Patient/{world.users['patient1'].id}", headers=bearer(key))
+    assert response.status == 200 and response.headers["Cache-Control"] == "no-store"
     response = await client.get("/fhir/R4/Patient")
     assert response.status == 401 and response.headers["WWW-Authenticate"].startswith("Bearer")
     assert (await response.json(content_type=None))["issue"][0]["code"] == "login"
@@ -226,6 +229,9 @@ async def test_audit_event_search(app_world: tuple[TestClient, World]) -> None:
     assert await found(f"agent={doctor.id}") == {"a"}
     assert await found(f"agent=Practitioner/{nurse.id}") == {"b"}
     assert await found(f"entity=Patient/{patient1.id}") == {"a"}
+    assert await found(f"patient=Patient/{patient1.id}") == {"a"}
+    assert await found("patient=r-1") == set()  # r-1 is a room, not a patient
+    assert await found("entity=r-1") == {"b"}
     assert await found("subtype=room.join") == {"b"}
     assert await found("outcome=8") == {"c"}
     assert await found(f"_id={rows['c'].id}") == {"c"}

@@ -11,8 +11,10 @@ FHIR_JSON = "application/fhir+json"
 
 
 def fhir_response(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    # Answers name patients and who saw them: no proxy or browser cache may keep a copy.
     return web.Response(text=json.dumps(body, ensure_ascii=False, separators=(",", ":")), status=status,
-                        content_type=FHIR_JSON, charset="utf-8", headers=headers)
+                        content_type=FHIR_JSON, charset="utf-8",
+                        headers={"Cache-Control": "no-store", **(headers or {})})
 
 
 def operation_outcome(code: str, diagnostics: str, severity: str = "error") -> dict[str, Any]:

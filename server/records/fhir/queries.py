@@ -140,10 +140,15 @@ async def audit_events(db: AsyncSession, scope: Scope, search: SearchRequest, zo
     if outcome_code is not None and outcome_code not in outcomes:
         raise bad_parameter(f"outcome is one of {', '.join(sorted(outcomes))}")
     subtype = _single(search, "subtype")
+    patient = _single(search, "patient", ["Patient"])
+    entity = _single(search, "entity", sorted(build.FHIR_TARGETS))
+    if patient is not None and entity is not None and patient != entity:
+        raise bad_parameter("patient and entity name different targets; give one")
     f = AuditFilter(
         event_id=_single(search, "_id"),
         actor_id=_single(search, "agent", ["Practitioner", "Patient"]),
-        target_id=_single(search, "entity", sorted(build.FHIR_TARGETS)),
+        target_id=patient or entity,
+        target_type="Patient" if patient else None,
         action=subtype.rpartition("|")[2] if subtype else None,  # accept system|code
         outcome=outcomes[outcome_code] if outcome_code else None,
     )

@@ -48,6 +48,7 @@ TYPES: dict[str, ResourceType] = {t.name: t for t in [
         **ID,
         "agent": ("reference", "who acted (user id)"),
         "entity": ("reference", "what was acted on (id)"),
+        "patient": ("reference", "the Patient acted on"),
         "date": ("date", "when it was recorded; eq, ge, le, gt, lt; repeat for a range"),
         "subtype": ("token", "our action name, e.g. fhir.read, auth.login"),
         "outcome": ("token", "0 success, 4 denied, 8 failure")}, repeatable=frozenset({"date"})),
