@@ -22,6 +22,7 @@ from server.keys import (
     BACKGROUND,
     BUS,
     CONNECTIONS,
+    DOCUMENT_STORAGE,
     ENGINE,
     LIVE_ROOMS,
     NOTIFIERS,
@@ -36,7 +37,10 @@ from server.keys import (
 from server.middlewares import MIDDLEWARES, security_headers
 from server.notify.factory import notifiers_from
 from server.plugins import Plugin, load_plugins
+from server.records.documents import routes as documents
+from server.records.documents.storage import LocalStorage
 from server.records.fhir import routes as fhir
+from server.records.retention import retention_ctx
 from server.scheduling import feeds, series_routes
 from server.scheduling import routes as scheduling
 from server.scheduling.reminders import reminders_ctx
@@ -99,16 +103,20 @@ async def media_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings, plugins: list[Plugin] | None = None) -> web.Application:
-    app = web.Application(middlewares=MIDDLEWARES, client_max_size=2 * 1024 * 1024)
+    # Uploads (documents) are the largest bodies; everything else is far below.
+    app = web.Application(middlewares=MIDDLEWARES, client_max_size=settings.document_max_bytes + 1024 * 1024)
     app[SETTINGS] = settings
     app[SECRET] = settings.signing_secret()
     app[TRANSLATOR] = Translator()
     app[PLUGINS] = load_plugins() if plugins is None else plugins
     app[NOTIFIERS] = notifiers_from(settings)
     app[BACKGROUND] = set()
+    app[DOCUMENT_STORAGE] = LocalStorage(settings.data_dir / "documents")
     app.cleanup_ctx.extend([database_ctx, background_ctx, bus_ctx, media_ctx])
     if settings.reminders_enabled:
         app.cleanup_ctx.append(reminders_ctx)
+    if settings.retention_enabled:
+        app.cleanup_ctx.append(retention_ctx(settings.retention_interval_seconds))
     app[CONNECTIONS] = weakref.WeakSet()
     app[SESSION_CACHE] = SessionCache()
     app.on_response_prepare.append(security_headers)
@@ -119,6 +127,7 @@ def create_app(settings: Settings, plugins: list[Plugin] | None = None) -> web.A
     app.router.add_routes(scheduling.routes)
     app.router.add_routes(feeds.routes)
     app.router.add_routes(series_routes.routes)
+    app.router.add_routes(documents.routes)
     for plugin in app[PLUGINS]:
         plugin.setup(app)
     return app

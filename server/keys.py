@@ -15,6 +15,7 @@ from server.bus.base import Bus
 from server.i18n import Translator
 from server.notify.base import Notifier
 from server.plugins import Plugin
+from server.records.documents.storage import LocalStorage
 from server.settings import Settings
 from server.signalling.rooms import LiveRooms
 
@@ -31,6 +32,7 @@ SFU = web.AppKey("sfu", Sfu)
 LIVE_ROOMS = web.AppKey("live_rooms", LiveRooms)
 PLUGINS = web.AppKey("plugins", list[Plugin])
 TRANSLATOR = web.AppKey("translator", Translator)
+DOCUMENT_STORAGE = web.AppKey("document_storage", LocalStorage)
 NOTIFIERS = web.AppKey("notifiers", list[Notifier])
 BACKGROUND = web.AppKey("background", set[asyncio.Task[None]])
 CONNECTIONS = web.AppKey("connections", weakref.WeakSet["Connection"])

@@ -93,6 +93,14 @@ class Settings(BaseSettings):
     reminder_interval_seconds: float = Field(default=60.0, gt=0)
     reminders_enabled: bool = True
 
+    retention_days: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
+    """JSON object: record type → days, over the defaults in server/records/retention.py."""
+    retention_interval_seconds: float = Field(default=6 * 3600, gt=0)
+    retention_enabled: bool = True
+
+    document_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=200 * 1024 * 1024)
+    """Largest document or attachment accepted."""
+
     ws_max_message_bytes: int = Field(default=64 * 1024, ge=1024)
     ws_heartbeat_seconds: float = Field(default=20.0, gt=0)
 
@@ -108,6 +116,23 @@ class Settings(BaseSettings):
     def _parse_addresses(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("retention_days", mode="before")
+    @classmethod
+    def _parse_retention(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
+
+    @field_validator("retention_days")
+    @classmethod
+    def _known_record_types(cls, value: dict[str, int]) -> dict[str, int]:
+        from server.records.retention import policy
+
+        if any(days < 1 for days in value.values()):
+            raise ValueError("retention periods are at least 1 day")
+        policy(value)  # raises on unknown record types
         return value
 
     @field_validator("notifiers", "reminder_offsets_minutes", mode="before")

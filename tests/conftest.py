@@ -95,6 +95,7 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: object) -> Set
         "ws_heartbeat_seconds": 5.0,
         # The reminder job is driven explicitly by its tests (tests/integration/test_reminders.py).
         "reminders_enabled": False,
+        "retention_enabled": False,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -32,7 +32,7 @@ from web.pages import login_redirect
 
 routes = web.RouteTableDef()
 PAGE_SIZE = 50
-EXPORT_MAX = 100_000
+EXPORT_BATCH = 500
 FIELDS = ("actor", "target", "date_from", "date_to", "action", "outcome")
 CSV_COLUMNS = ("time_utc", "actor_id", "actor_role", "action", "target_type", "target_id", "tenant_id", "outcome",
                "ip", "user_agent", "request_id")
@@ -59,6 +59,17 @@ async def admin_scope(request: web.Request, action: str) -> tuple[CurrentUser, f
     return user, scope.audit
 
 
+async def person(db: AsyncSession, value: str) -> str | None:
+    """An id as given, or the id of the user with this e-mail: administrators know people by e-mail,
+    the log by id. An unknown e-mail matches nothing."""
+    if not value:
+        return None
+    if "@" not in value:
+        return value
+    found = (await db.execute(select(User.id).where(User.email == normalise_email(value)))).scalar_one_or_none()
+    return found or NO_SUCH_USER
+
+
 async def parse_query(request: web.Request, db: AsyncSession) -> Query:
     _ = request.app[TRANSLATOR].gettext
     form = {name: request.query.get(name, "").strip()[:254] for name in FIELDS}
@@ -78,14 +89,10 @@ async def parse_query(request: web.Request, db: AsyncSession) -> Query:
             outcome = Outcome(form["outcome"])
         except ValueError:
             error = _("Unknown outcome.")
-    actor = form["actor"] or None
-    if actor and "@" in actor:
-        # Administrators know people by e-mail, the log by id.
-        found = (await db.execute(select(User.id).where(User.email == normalise_email(actor)))).scalar_one_or_none()
-        actor = found or NO_SUCH_USER
     page_raw = request.query.get("page", "1")
     page = int(page_raw) if page_raw.isdigit() and 0 < len(page_raw) < 7 else 1
-    f = AuditFilter(actor_id=actor, target_id=form["target"] or None, action=form["action"] or None,
+    f = AuditFilter(actor_id=await person(db, form["actor"]), target_id=await person(db, form["target"]),
+                    action=form["action"] or None,
                     outcome=outcome, not_before=not_before, before=before)
     return Query(form=form, filter=f, page=max(page, 1), error=error)
 
@@ -95,13 +102,13 @@ def home_tenant(user: CurrentUser, tenants: frozenset[str] | None) -> str | None
 
 
 async def names(db: AsyncSession, rows: Sequence[AuditEvent]) -> tuple[dict[str, str], dict[str, str]]:
-    """E-mails of the actors and names of the tenants on this page, for people to read."""
-    actor_ids = {r.actor_id for r in rows if r.actor_id}
+    """E-mails of the people (actors and targets) and names of the tenants on this page, for people to read."""
+    user_ids = {r.actor_id for r in rows if r.actor_id} | {r.target_id for r in rows if r.target_id}
     tenant_ids = {r.tenant_id for r in rows if r.tenant_id}
     emails: dict[str, str] = {}
     tenants: dict[str, str] = {}
-    if actor_ids:
-        emails = {i: e for i, e in await db.execute(select(User.id, User.email).where(User.id.in_(actor_ids)))}
+    if user_ids:
+        emails = {i: e for i, e in await db.execute(select(User.id, User.email).where(User.id.in_(user_ids)))}
     if tenant_ids:
         tenants = {i: n for i, n in await db.execute(select(Tenant.id, Tenant.name).where(Tenant.id.in_(tenant_ids)))}
     return emails, tenants
@@ -128,8 +135,8 @@ async def audit_page(request: web.Request) -> web.Response:
     context = {
         "form": query.form,
         "error": query.error,
-        "rows": [(row, row.at.astimezone(zone), emails.get(row.actor_id or ""), tenant_names.get(row.tenant_id or ""))
-                 for row in rows],
+        "rows": [(row, row.at.astimezone(zone), emails.get(row.actor_id or ""), emails.get(row.target_id or ""),
+                  tenant_names.get(row.tenant_id or "")) for row in rows],
         "total": total,
         "page": query.page,
         "previous_url": page_link(query.form, query.page - 1) if query.page > 1 else None,
@@ -155,21 +162,32 @@ def csv_row(row: AuditEvent) -> list[str]:
 
 
 @routes.get("/admin/audit.csv", name="audit_csv")
-async def audit_csv(request: web.Request) -> web.Response:
+async def audit_csv(request: web.Request) -> web.StreamResponse:
     user, tenants = await admin_scope(request, "audit.export")
-    async with request.app[SESSIONS]() as db:
+    sessions = request.app[SESSIONS]
+    async with sessions() as db:
         query = await parse_query(request, db)
-        if query.error is not None:
-            raise web.HTTPBadRequest(text=query.error)
-        rows = (await db.execute(audit_query(query.filter, tenants).limit(EXPORT_MAX))).scalars().all()
-    await audit(request.app[SESSIONS], audit_context(request), "audit.export", Outcome.SUCCESS,
-                target_type="audit_log", tenant_id=home_tenant(user, tenants))
+    if query.error is not None:
+        raise web.HTTPBadRequest(text=query.error)
+    await audit(sessions, audit_context(request), "audit.export", Outcome.SUCCESS, target_type="audit_log",
+                tenant_id=home_tenant(user, tenants))
+    response = web.StreamResponse(
+        headers={"Content-Disposition": 'attachment; filename="audit.csv"', "Cache-Control": "no-store"})
+    response.content_type = "text/csv"
+    response.charset = "utf-8"
+    await response.prepare(request)
+    # A byte-order mark so that spreadsheets read the file as UTF-8 (Vietnamese tenant and user names).
+    await response.write(("\ufeff" + csv_lines([list(CSV_COLUMNS)])).encode())
+    # Streamed in batches: an export of a busy facility's year must not sit in memory whole.
+    async with sessions() as db:
+        result = await db.stream_scalars(audit_query(query.filter, tenants).execution_options(yield_per=EXPORT_BATCH))
+        async for batch in result.partitions(EXPORT_BATCH):
+            await response.write(csv_lines([csv_row(row) for row in batch]).encode())
+    await response.write_eof()
+    return response
+
+
+def csv_lines(rows: list[list[str]]) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    writer.writerows(csv_row(row) for row in rows)
-    return web.Response(
-        # A byte-order mark so that Excel reads the file as UTF-8 (Vietnamese names in user agents, tenants).
-        body=("\ufeff" + buffer.getvalue()).encode(), content_type="text/csv", charset="utf-8",
-        headers={"Content-Disposition": 'attachment; filename="audit.csv"', "Cache-Control": "no-store"},
-    )
+    csv.writer(buffer).writerows(rows)
+    return buffer.getvalue()

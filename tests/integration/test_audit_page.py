@@ -91,6 +91,7 @@ async def test_search_filters(app_world: tuple[TestClient, World]) -> None:
     assert await shown(client, rows, actor=u["nurse"].id) == {"join"}
     assert await shown(client, rows, actor="nobody@example.org") == set()
     assert await shown(client, rows, target=u["patient1"].id) == {"read"}
+    assert await shown(client, rows, target=u["patient1"].email) == {"read"}
     assert await shown(client, rows, target=u["patient3"].id) == set()  # facility B's patient: not this admin's
     assert await shown(client, rows, action="room.join") == {"join"}
     assert await shown(client, rows, outcome="denied") == {"denied"}
@@ -160,7 +161,11 @@ async def test_viewing_is_audited_and_vietnamese_first(sqlite_world: tuple[TestC
     await login(client, world.users["facility_admin"].email)
     page = await (await client.get("/admin/audit")).text()
     assert "Nhật ký truy cập" in page and "Xuất tệp CSV" in page
-    [view] = await audit_rows(client, action="audit.view")
+    await seeded(client, world)
+    page = await (await client.get("/admin/audit?action=fhir.read")).text()
+    # People are shown by e-mail, actors and targets alike, rather than by opaque ids.
+    assert world.users["doctor"].email in page and world.users["patient1"].email in page
+    [view, _] = await audit_rows(client, action="audit.view")
     assert view.actor_id == world.users["facility_admin"].id and view.tenant_id == world.facility.id
     client.session.cookie_jar.update_cookies({"caunoi_lang": "en"})
     page = await (await client.get("/admin/audit")).text()

@@ -1,0 +1,1 @@
+"""Versioned documents (notes, minutes, reports, attachments) with signatures."""
