@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import struct
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from aiortc import RTCRtpTransceiver
 from aiortc.rtp import (
@@ -55,14 +55,23 @@ MAX_NACKS = 64
 """Sequence numbers served from one NACK: a subscriber cannot make the relay burst without bound."""
 
 
+class PacketPath(Protocol):
+    """Where a down track's packets go: :class:`media.aiortc_taps.DatagramPath` on a real connection."""
+
+    def backlog(self) -> int | None: ...
+
+    def send(self, packet: bytes) -> None: ...
+
+
 class DownTrack:
-    def __init__(self, forwarder: Forwarder, subscriber_id: str, transceiver: RTCRtpTransceiver) -> None:
+    def __init__(self, forwarder: Forwarder, subscriber_id: str, transceiver: RTCRtpTransceiver,
+                 path: PacketPath | None = None) -> None:
         self.forwarder = forwarder
         self.subscriber_id = subscriber_id
         self.kind = forwarder.kind
         self.video = forwarder.kind == "video"
         self._transceiver = transceiver
-        self._path = DatagramPath(transceiver.sender)
+        self._path: PacketPath = path or DatagramPath(transceiver.sender)
         self._tap = SenderTap(transceiver.sender, self._on_rtcp, self._sender_report)
         self._rewriter = Rewriter()
         self._ready = False
