@@ -74,6 +74,25 @@ def local_to_utc(day: date, at: time, zone: ZoneInfo) -> datetime | None:
     return instant
 
 
+def window_spans(windows: Sequence[Window], first_day: date, last_day: date, zone: ZoneInfo
+                 ) -> Iterator[tuple[datetime, datetime]]:
+    """The UTC (start, end) of each rule on each local day from first_day to last_day, inclusive.
+
+    An end of 00:00 means midnight at the end of the day.
+    """
+    day = first_day
+    while day <= last_day:
+        for window in windows:
+            if not window.applies(day):
+                continue
+            start = local_to_utc(day, window.start, zone)
+            end = local_to_utc(day, window.end, zone) if window.end != time(0) else \
+                local_to_utc(day + timedelta(days=1), time(0), zone)
+            if start is not None and end is not None and end > start:
+                yield start, end
+        day += timedelta(days=1)
+
+
 def _grid(start: datetime, end: datetime, policy: Policy) -> Iterator[tuple[datetime, datetime]]:
     """Slots of slot_minutes separated by buffer_minutes, on the *UTC* axis from start to end."""
     step = timedelta(minutes=policy.slot_minutes + policy.buffer_minutes)
@@ -88,20 +107,9 @@ def candidate_slots(
     windows: Sequence[Window], opened: Sequence[Period], first_day: date, last_day: date, policy: Policy
 ) -> list[tuple[datetime, datetime]]:
     """Every slot the rules and the "open" exceptions produce between two local dates, inclusive."""
-    zone = ZoneInfo(policy.timezone)
     result: set[tuple[datetime, datetime]] = set()
-    day = first_day
-    while day <= last_day:
-        for window in windows:
-            if not window.applies(day):
-                continue
-            start = local_to_utc(day, window.start, zone)
-            end = local_to_utc(day, window.end, zone) if window.end != time(0) else \
-                local_to_utc(day + timedelta(days=1), time(0), zone)
-            if start is None or end is None or end <= start:
-                continue
-            result.update(_grid(start, end, policy))
-        day += timedelta(days=1)
+    for start, end in window_spans(windows, first_day, last_day, ZoneInfo(policy.timezone)):
+        result.update(_grid(start, end, policy))
     for period in opened:
         result.update(_grid(period.start, period.end, policy))
     return sorted(result)
@@ -165,16 +173,8 @@ def slot_at(
     step = timedelta(minutes=policy.slot_minutes + policy.buffer_minutes)
     length = timedelta(minutes=policy.slot_minutes)
     local_day = slot_start.astimezone(zone).date()
-    spans: list[tuple[datetime, datetime]] = [(p.start, p.end) for p in opened]
-    for day in (local_day - timedelta(days=1), local_day):
-        for window in windows:
-            if not window.applies(day):
-                continue
-            start = local_to_utc(day, window.start, zone)
-            end = local_to_utc(day, window.end, zone) if window.end != time(0) else \
-                local_to_utc(day + timedelta(days=1), time(0), zone)
-            if start is not None and end is not None and end > start:
-                spans.append((start, end))
+    spans = [(p.start, p.end) for p in opened]
+    spans += window_spans(windows, local_day - timedelta(days=1), local_day, zone)
     for start, end in spans:
         if start <= slot_start and slot_start + length <= end and (slot_start - start) % step == timedelta(0):
             if any(period.overlaps(slot_start, slot_start + length) for period in closed):
