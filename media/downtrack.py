@@ -95,6 +95,7 @@ class DownTrack:
         self.octets = 0
         self.dropped = 0
         self.pauses = 0
+        self.retransmitted = 0
         self.keyframes_sent = 0
         self.first_keyframe_at: float | None = None
         self.ready_at: float | None = None
@@ -231,8 +232,9 @@ class DownTrack:
             self._send_if_clear(resend.serialize(self._extensions))
 
     def _send_if_clear(self, data: bytes) -> None:
-        if self._path.backlog() == 0:
+        if self._path.backlog() == 0:  # a retransmission must not add to a full link
             self._path.send(data)
+            self.retransmitted += 1
 
     def _sender_report(self) -> tuple[int, int, int] | None:
         if not self.packets:

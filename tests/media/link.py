@@ -8,6 +8,7 @@ forward between them and can cap the bandwidth towards the subscriber or stall e
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import time
 
@@ -27,13 +28,16 @@ class _Face(asyncio.DatagramProtocol):
 
 
 class LinkProxy:
-    """Relay <-> proxy <-> subscriber. ``rate_bps`` caps relay->subscriber; ``stalled`` drops all."""
+    """Relay <-> proxy <-> subscriber. ``rate_bps`` caps relay->subscriber, ``loss`` drops that share of
+    its packets at random (seeded), ``stalled`` drops everything both ways."""
 
     def __init__(self, host: str) -> None:
         self.host = host
         self.rate_bps: int | None = None
         self.burst_bytes = 16_000  # a small router queue: a capped link drops, it does not delay
         self.stalled = False
+        self.loss = 0.0
+        self._random = random.Random(3)
         self.forwarded = 0
         self.dropped = 0
         self._tokens = 0.0
@@ -89,7 +93,8 @@ class LinkProxy:
 
     def _from_server(self, data: bytes, addr: tuple[str, int]) -> None:
         self._server_addr = addr
-        if self.stalled or not self._take(len(data)) or self._client_addr is None:
+        lost = self.loss > 0 and self._random.random() < self.loss
+        if self.stalled or lost or not self._take(len(data)) or self._client_addr is None:
             self.dropped += 1
             return
         assert self._to_client.transport is not None

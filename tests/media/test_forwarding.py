@@ -174,3 +174,19 @@ async def test_slow_and_stalled_subscribers_do_not_hold_back_the_others(room: Ro
     assert memory_after <= memory_before + 256, (
         f"a stalled subscriber's down track grew from {memory_before} to {memory_after} bytes")
     assert stalled_link.dropped > 100, "the stalled link was not stalled"
+
+
+async def test_packets_lost_on_a_subscribers_link_are_retransmitted(room: Room) -> None:
+    """5 % loss between relay and subscriber: its NACKs are answered from the relay's cache over RTX,
+    so it keeps decoding at nearly the full frame rate."""
+    await room.publisher("teacher", noise=True)
+    link = LinkProxy(HOST)
+    lossy, sink = await room.subscriber("lossy", link)
+    await until(lambda: None if frames(sink, "teacher", "video") > 5 else "the lossy subscriber has no video")
+    link.loss = 0.05
+    before, start = frames(sink, "teacher", "video"), time.monotonic()
+    await asyncio.sleep(5.0)
+    fps = (frames(sink, "teacher", "video") - before) / (time.monotonic() - start)
+    downtrack = video_downtrack(lossy)
+    assert downtrack.retransmitted > 10, f"only {downtrack.retransmitted} packets were retransmitted"
+    assert fps >= 0.8 * 15, f"the subscriber decoded {fps:.1f} fps of 15 through 5 % loss"
