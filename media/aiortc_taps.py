@@ -180,32 +180,53 @@ class SenderTap:
 class DatagramPath:
     """SRTP-protect and send synchronously on a subscriber connection's nominated ICE pair.
 
-    Reads ``sender.transport`` at every call: aiortc swaps it for the bundled transport once the
-    answer arrives.
+    What a send needs (socket, address, SRTP session) is looked up once and re-checked cheaply on each
+    packet: aiortc swaps ``sender.transport`` for the bundled transport once the answer arrives, and a
+    connection that closes leaves the CONNECTED state.
     """
 
-    __slots__ = ("_sender",)
+    __slots__ = ("_addr", "_buffered", "_dtls", "_nominated", "_pair", "_protect", "_sender", "_sendto")
 
     def __init__(self, sender: RTCRtpSender) -> None:
         self._sender = sender
+        self._dtls: Any = None
+        self._nominated: dict[int, Any] = {}
+        self._pair: Any = None
+        self._sendto: Callable[[bytes, Any], None] = lambda data, addr: None
+        self._buffered: Callable[[], int] = lambda: 0
+        self._protect: Callable[[bytes], bytes] = bytes
+        self._addr: Any = None
+
+    def _resolve(self) -> bool:
+        self._dtls = None
+        dtls = self._sender.transport
+        if dtls._state is not State.CONNECTED:
+            return False
+        nominated = dtls.transport._connection._nominated
+        pair = nominated.get(1)
+        if pair is None or pair.protocol.transport is None:
+            return False
+        transport = pair.protocol.transport
+        self._nominated, self._pair, self._addr = nominated, pair, pair.remote_addr
+        self._sendto = transport.sendto
+        # asyncio's datagram transports keep what the socket refused in a buffer of their own.
+        self._buffered = transport.get_write_buffer_size  # type: ignore[attr-defined]
+        self._protect = dtls._tx_srtp.protect
+        self._dtls = dtls
+        return True
 
     def backlog(self) -> int | None:
         """Bytes waiting in the socket's user-space buffer, or None when the path cannot send."""
-        dtls = self._sender.transport
-        if dtls._state is not State.CONNECTED:
+        dtls = self._dtls
+        if (dtls is None or dtls is not self._sender.transport or dtls._state is not State.CONNECTED
+                or self._nominated.get(1) is not self._pair) and not self._resolve():
             return None
-        pair = dtls.transport._connection._nominated.get(1)
-        if pair is None or pair.protocol.transport is None:
-            return None
-        # asyncio's datagram transports keep what the socket refused in a buffer of their own.
-        return int(pair.protocol.transport.get_write_buffer_size())  # type: ignore[attr-defined]
+        return int(self._buffered())
 
     def send(self, packet: bytes) -> None:
-        dtls = self._sender.transport
-        pair = dtls.transport._connection._nominated.get(1)
-        if pair is None:
-            return
-        pair.protocol.transport.sendto(dtls._tx_srtp.protect(packet), pair.remote_addr)
+        """Send on the path the last :meth:`backlog` found (callers ask it first)."""
+        if self._dtls is not None:
+            self._sendto(self._protect(packet), self._addr)
 
 
 def publisher_codec(transceiver: RTCRtpTransceiver) -> RTCRtpCodecParameters | None:
