@@ -1,0 +1,241 @@
+"""The scheduling pages in real Chromium on a phone-sized screen: the administrator sets weekday
+hours and a holiday, two patients race for one slot (one books, the other is told kindly and sees
+the fresh list), and the doctor's calendar shows the booking and can cancel it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiohttp.test_utils import TestServer
+from playwright.async_api import ConsoleMessage, Page
+from sqlalchemy import select
+
+from server.demo import Demo
+from server.keys import SESSIONS
+from server.scheduling.models import AvailabilityException, AvailabilityRule, Booking, BookingStatus, Resource
+from tests.e2e.helpers import wait_for
+
+pytestmark = pytest.mark.e2e
+
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
+WEEKDAYS_VI = ["Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật"]
+
+
+def next_weekday(after: date) -> date:
+    day = after + timedelta(days=1)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day
+
+
+def vietnamese(day: date) -> str:
+    return f"{WEEKDAYS_VI[day.weekday()]}, {day:%d/%m/%Y}"
+
+
+def watch_errors(page: Page, errors: list[str], who: str) -> None:
+    """Uncaught errors in our modules fail the test (they would otherwise only leave a stuck page)."""
+    page.on("pageerror", lambda exc: errors.append(f"{who}: {exc}"))
+
+    def console(msg: ConsoleMessage) -> None:
+        # Chromium logs every failed request; the 409 of a lost race is expected and handled.
+        if msg.type == "error" and "status of 409" not in msg.text:
+            errors.append(f"{who}: console {msg.text}")
+
+    page.on("console", console)
+
+
+async def text_of(page: Page, selector: str) -> str:
+    return (await page.text_content(selector)) or ""
+
+
+async def open_booking(page: Page, base: str, day: date) -> None:
+    """Open /schedule and choose the 07:30 slot of ``day``."""
+    await page.goto(f"{base}/schedule")
+    day_button = page.locator(f'button.day[data-day="{day.isoformat()}"]')
+    await day_button.wait_for(timeout=10_000)
+    assert vietnamese(day) in await day_button.inner_text()
+    await day_button.click()
+    slot = page.locator("button.slot", has_text="07:30")
+    await slot.wait_for()
+    await slot.click()
+    await page.locator("#step-confirm").wait_for(state="visible")
+    assert f"{vietnamese(day)} lúc 07:30" in await text_of(page, "#chosen")
+
+
+async def outcome(page: Page) -> str | None:
+    if await page.locator("#confirmation").is_visible():
+        return "booked"
+    if await page.get_attribute("#booking-status", "data-kind") == "warning":
+        return "taken"
+    return None
+
+
+async def test_admin_hours_patient_booking_race_and_staff_calendar(
+    live: tuple[TestServer, Demo], new_user_page: Callable[[str], Awaitable[Page]],
+) -> None:
+    server, demo = live
+    base = str(server.make_url("")).rstrip("/")
+    async with server.app[SESSIONS]() as db:
+        resource = (await db.execute(select(Resource).where(Resource.tenant_id == demo.facility.id))).scalars().one()
+    today = datetime.now(VN).date()
+    holiday = next_weekday(today + timedelta(days=1))
+    booking_day = next_weekday(holiday)
+    errors: list[str] = []
+
+    # --- the administrator: Monday–Friday 07:30–11:30 and a holiday --------------------------------
+    admin = await new_user_page(demo.users["facility_admin"].email)
+    watch_errors(admin, errors, "admin")
+    await admin.goto(f"{base}/schedule/admin/{resource.id}/availability")
+    await admin.wait_for_selector("body[data-ready=true]")
+    assert await admin.locator(".weekday legend").all_inner_texts() == WEEKDAYS_VI
+    while await admin.locator(".range .remove").count():  # the demo's hours: start from nothing
+        await admin.locator(".range .remove").first.click()
+    monday = admin.locator('.weekday[data-weekday="0"]')
+    await monday.locator(".add-range").click()
+    await monday.locator(".range-start").fill("07:30")
+    await monday.locator(".range-end").fill("07:00")
+    await admin.click("#save")
+    error = monday.locator(".field-error:visible")
+    await error.wait_for()
+    assert "Giờ kết thúc phải sau giờ bắt đầu" in await error.inner_text()
+    assert await monday.locator(".range-end").get_attribute("aria-invalid") == "true"
+    await monday.locator(".range-end").fill("11h30")  # as people write it here; saved as 11:30
+    await admin.click(".copy-monday")
+    await admin.click("#add-exception")
+    holiday_row = admin.locator(".exception").last
+    await holiday_row.locator(".ex-kind").select_option("closed")
+    await holiday_row.locator(".ex-from-date").fill(holiday.isoformat())
+    await holiday_row.locator(".ex-until-date").fill(holiday.isoformat())
+    await holiday_row.locator(".ex-reason").fill("Nghỉ lễ")
+    await admin.click("#save")
+
+    async def saved() -> str | None:
+        status = await text_of(admin, "#editor-status")
+        return None if "Đã lưu" in status else f"the editor says {status!r}"
+
+    await wait_for(saved, 10)
+    async with server.app[SESSIONS]() as db:
+        rules = (await db.execute(select(AvailabilityRule)
+                                  .where(AvailabilityRule.resource_id == resource.id))).scalars()
+        exceptions = (await db.execute(select(AvailabilityException)
+                                       .where(AvailabilityException.resource_id == resource.id))).scalars().all()
+        assert sorted((r.weekday, r.start_time.isoformat("minutes"), r.end_time.isoformat("minutes")) for r in rules) \
+            == [(d, "07:30", "11:30") for d in range(5)]
+    assert [(e.kind.value, e.reason) for e in exceptions] == [("closed", "Nghỉ lễ")]
+    start_vn = exceptions[0].starts_at.astimezone(VN)
+    assert (start_vn.date(), start_vn.hour, exceptions[0].ends_at - exceptions[0].starts_at) == \
+        (holiday, 0, timedelta(days=1))
+    # Reloaded, the editor shows what was saved.
+    await admin.reload()
+    await admin.wait_for_selector("body[data-ready=true]")
+    assert await admin.locator(".range").count() == 5
+    assert await admin.locator(".exception .ex-from-date").input_value() == holiday.isoformat()
+
+    # --- two patients choose the same slot and press "book" at the same time -----------------------
+    first = await new_user_page(demo.users["patient1"].email)
+    second = await new_user_page(demo.users["patient2"].email)
+    watch_errors(first, errors, "patient1")
+    watch_errors(second, errors, "patient2")
+    for page in (first, second):
+        await open_booking(page, base, booking_day)
+        assert await page.locator(f'button.day[data-day="{holiday.isoformat()}"]').count() == 0  # the holiday
+        saturday = next(today + timedelta(days=i) for i in range(1, 8) if (today + timedelta(days=i)).weekday() == 5)
+        assert await page.locator(f'button.day[data-day="{saturday.isoformat()}"]').count() == 0  # no weekend hours
+    await first.fill("#note", "Đau đầu ba ngày nay")
+    await asyncio.gather(first.click("#book-button"), second.click("#book-button"))
+
+    results: dict[str, str | None] = {}
+
+    async def both_answered() -> str | None:
+        for name, page in (("patient1", first), ("patient2", second)):
+            results[name] = await outcome(page)
+        return None if all(results.values()) else f"outcomes so far: {results}"
+
+    await wait_for(both_answered, 10)
+    assert sorted(results.values()) == ["booked", "taken"], results
+    winner, loser = (first, second) if results["patient1"] == "booked" else (second, first)
+    winner_handle = "patient1" if winner is first else "patient2"
+
+    confirmation = await text_of(winner, "#confirmation-text")
+    assert f"{vietnamese(booking_day)} lúc 07:30" in confirmation and resource.name in confirmation
+    assert "vừa có người đặt giờ này" in await text_of(loser, "#booking-status")
+    slot_start = datetime(booking_day.year, booking_day.month, booking_day.day, 7, 30, tzinfo=VN)
+
+    async def loser_list_refreshed() -> str | None:
+        times = await loser.locator("button.slot .slot-time").all_inner_texts()
+        return None if times and "07:30" not in times else f"the loser still sees {times[:4]}"
+
+    await wait_for(loser_list_refreshed, 10)
+
+    # The winner's page: "my appointments", and a calendar subscription.
+    mine = winner.locator("#mine li.booking")
+    await mine.first.wait_for()
+    assert f"{vietnamese(booking_day)} lúc 07:30" in await mine.first.inner_text()
+    await winner.click("#add-calendar")
+    await winner.locator("#feed").wait_for(state="visible")
+    feed_url = await winner.locator("#feed-url").input_value()
+    assert feed_url.startswith(base + "/ical/") and feed_url.endswith(".ics")
+    assert (await winner.get_attribute("#feed-webcal", "href") or "").startswith("webcal://")
+
+    async with server.app[SESSIONS]() as db:
+        booked = (await db.execute(select(Booking).where(Booking.resource_id == resource.id,
+                                                         Booking.status == BookingStatus.BOOKED))).scalars().all()
+    assert [(b.starts_at, b.subject_user_id) for b in booked] == [(slot_start, demo.users[winner_handle].id)]
+
+    # --- the doctor's calendar (day view on a phone) ------------------------------------------------
+    doctor = await new_user_page(demo.users["doctor"].email)
+    watch_errors(doctor, errors, "doctor")
+    await doctor.goto(f"{base}/schedule/calendar/{resource.id}")
+    await doctor.wait_for_selector(".cal-day")
+    assert await doctor.get_attribute("#view-day", "aria-pressed") == "true"
+    for _ in range(10):
+        if await doctor.locator(f'.cal-day[data-day="{booking_day.isoformat()}"]').count():
+            break
+        await doctor.click("#next")
+    day = doctor.locator(f'.cal-day[data-day="{booking_day.isoformat()}"]')
+    item = day.locator("li.booking")
+    await item.wait_for()
+    text = await item.inner_text()
+    assert "07:30–07:45" in text and demo.users[winner_handle].display_name in text and "Đã đặt lịch" in text
+    await item.locator(".cancel-open").click()
+    await item.locator(".cancel-reason").fill("Bác sĩ đi công tác")
+    await item.locator(".cancel-yes").click()
+
+    async def shown_cancelled() -> str | None:
+        items = await doctor.locator(f'.cal-day[data-day="{booking_day.isoformat()}"] li.booking').all_inner_texts()
+        return None if items and "Đã hủy" in items[0] else f"the calendar shows {items}"
+
+    await wait_for(shown_cancelled, 10)
+    await doctor.click("#view-week")
+    assert await doctor.locator(".cal-day").count() == 7
+
+    assert not errors, errors
+
+
+async def test_teacher_calendar_shows_the_class_timetable(
+    live: tuple[TestServer, Demo], new_user_page: Callable[[str], Awaitable[Page]],
+) -> None:
+    """Recurring sessions (the demo's maths lessons, Monday and Wednesday 07:30) appear beside bookings."""
+    server, demo = live
+    base = str(server.make_url("")).rstrip("/")
+    async with server.app[SESSIONS]() as db:
+        resource = (await db.execute(select(Resource).where(Resource.tenant_id == demo.school.id))).scalars().one()
+    errors: list[str] = []
+    teacher = await new_user_page(demo.users["teacher"].email)
+    watch_errors(teacher, errors, "teacher")
+    await teacher.goto(f"{base}/schedule/calendar/{resource.id}")
+    await teacher.wait_for_selector(".cal-day")
+    await teacher.click("#view-week")
+    today = datetime.now(VN).date()
+    first_lesson = today + timedelta(days=(7 - today.weekday()) % 7)  # as the demo seeds it
+    if first_lesson != today:  # next Monday: the following week
+        await teacher.click("#next")
+    lesson = teacher.locator(f'.cal-day[data-day="{first_lesson.isoformat()}"] li.occurrence')
+    await lesson.wait_for(timeout=10_000)
+    text = await lesson.inner_text()
+    assert "07:30–08:10" in text and "Toán 5A" in text and "Buổi định kỳ" in text
+    assert not errors, errors
