@@ -23,3 +23,9 @@ class NegotiationError(MediaError):
 
 class NotAllowed(MediaError):
     code = "not_allowed"
+
+
+class NotPublished(MediaError):
+    """A viewer asked for a participant that publishes nothing (yet)."""
+
+    code = "not_published"

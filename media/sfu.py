@@ -25,9 +25,10 @@ from aiortc.sdp import candidate_from_sdp
 from media import sdp as sdp_check
 from media.aiortc_taps import ReceiverTap, SilentTrack, codec_capabilities, publisher_codec
 from media.downtrack import DownTrack
-from media.exceptions import InvalidCandidate, InvalidSdp, NegotiationError, NotAllowed
+from media.exceptions import InvalidCandidate, InvalidSdp, NegotiationError, NotAllowed, NotPublished
 from media.forwarder import Forwarder
 from media.ice import IceConfig, announce_address
+from media.viewer import Viewer
 
 log = logging.getLogger(__name__)
 
@@ -245,11 +246,19 @@ class Participant:
                 await pc.close()
 
 
+class NoSignals:
+    """The sink of a participant that only publishes (a WHIP encoder): it is never sent an offer."""
+
+    async def send_subscriber_offer(self, sdp: str, tracks: list[TrackInfo]) -> None:
+        raise NegotiationError("this session only publishes")
+
+
 @dataclass
 class SfuRoom:
     name: str
     config: IceConfig
     participants: dict[str, Participant] = field(default_factory=dict)
+    viewers: dict[str, Viewer] = field(default_factory=dict)
 
     def add(self, participant_id: str, sink: SignalSink, *, can_publish: bool, can_subscribe: bool) -> Participant:
         if participant_id in self.participants:
@@ -267,12 +276,34 @@ class SfuRoom:
             if other is not publisher:
                 other.subscribe(publisher.id, forwarder)
 
+    async def play(self, viewer_id: str, publisher_id: str, sdp: str) -> str:
+        """A WHEP viewer of one participant: answer its offer (see media/viewer.py).
+
+        The viewer is removed like a participant, with :meth:`Sfu.leave`, and ends when its publisher
+        leaves.
+        """
+        if viewer_id in self.participants or viewer_id in self.viewers:
+            raise ValueError(f"{viewer_id} is already in room {self.name}")
+        publisher = self.participants.get(publisher_id)
+        if publisher is None or not publisher.published:
+            raise NotPublished(f"{publisher_id} publishes nothing in this room")
+        viewer = Viewer(viewer_id, publisher_id, self.config)
+        answer = await viewer.answer(sdp, publisher.published)
+        self.viewers[viewer_id] = viewer
+        return answer
+
     async def remove(self, participant_id: str) -> None:
+        viewer = self.viewers.pop(participant_id, None)
+        if viewer is not None:
+            await viewer.close()
         participant = self.participants.pop(participant_id, None)
         if participant is None:
             return
         for other in self.participants.values():
             other.unsubscribe(participant_id)
+        for watcher in [v for v in self.viewers.values() if v.publisher_id == participant_id]:
+            del self.viewers[watcher.id]
+            await watcher.close()
         await participant.close()
 
 
@@ -293,10 +324,10 @@ class Sfu:
         if room is None:
             return
         await room.remove(participant_id)
-        if not room.participants and self.rooms.get(room_name) is room:
+        if not room.participants and not room.viewers and self.rooms.get(room_name) is room:
             del self.rooms[room_name]
 
     async def close(self) -> None:
         for name in list(self.rooms):
-            for participant_id in list(self.rooms[name].participants):
+            for participant_id in [*self.rooms[name].viewers, *self.rooms[name].participants]:
                 await self.leave(name, participant_id)
