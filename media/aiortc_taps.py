@@ -229,6 +229,16 @@ class DatagramPath:
             self._sendto(self._protect(packet), self._addr)
 
 
+def label_stream(sender: RTCRtpSender, stream_id: str) -> None:
+    """Put a sender in the media stream ``stream_id`` (the SDP msid).
+
+    aiortc gives every sender of a connection the same stream id; browsers lip-sync the audio and
+    video of one stream, so one stream per publisher keeps each person's lips in sync with their own
+    voice rather than with someone else's.
+    """
+    sender._stream_id = stream_id
+
+
 def publisher_codec(transceiver: RTCRtpTransceiver) -> RTCRtpCodecParameters | None:
     """The codec a publisher sends with on a receiving transceiver: the first negotiated (aiortc
     orders its answer as the offer did, and browsers send with the first codec of the answer)."""

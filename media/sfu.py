@@ -23,7 +23,7 @@ from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpTransceiver, RTCSe
 from aiortc.sdp import candidate_from_sdp
 
 from media import sdp as sdp_check
-from media.aiortc_taps import ReceiverTap, SilentTrack, codec_capabilities, publisher_codec
+from media.aiortc_taps import ReceiverTap, SilentTrack, codec_capabilities, label_stream, publisher_codec
 from media.downtrack import DownTrack
 from media.exceptions import InvalidCandidate, InvalidSdp, NegotiationError, NotAllowed, NotPublished
 from media.forwarder import Forwarder
@@ -126,6 +126,7 @@ class Participant:
             self.subscriber = self._new_pc()
         # A new transceiver per track; its sender only lends its SSRC and RTCP to the down track.
         transceiver = self.subscriber.addTransceiver(SilentTrack(forwarder.kind), direction="sendonly")
+        label_stream(transceiver.sender, publisher_id)
         preferences = codec_capabilities(forwarder.codec, forwarder.kind)
         if preferences:  # the subscriber must take the publisher's codec: nothing is transcoded
             transceiver.setCodecPreferences(preferences)

@@ -14,7 +14,7 @@ import logging
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from media import sdp as sdp_check
-from media.aiortc_taps import SilentTrack, codec_capabilities
+from media.aiortc_taps import SilentTrack, codec_capabilities, label_stream
 from media.downtrack import DownTrack
 from media.exceptions import InvalidSdp, NotPublished
 from media.forwarder import Forwarder
@@ -46,6 +46,7 @@ class Viewer:
             if forwarder is None:
                 continue
             transceiver = pc.addTransceiver(SilentTrack(kind), direction="sendonly")
+            label_stream(transceiver.sender, self.publisher_id)
             preferences = codec_capabilities(forwarder.codec, kind)
             if preferences:
                 transceiver.setCodecPreferences(preferences)

@@ -44,6 +44,9 @@ async def test_each_participant_receives_the_others_audio_and_video() -> None:
         await until(lambda: None if frames(sink_a, "bob", "video") > 10 and frames(sink_a, "bob", "audio") > 10
                     else f"alice got {frames(sink_a, 'bob', 'video')} video frames of bob")
         assert sink_a.counters[("bob", "video")].width == 320
+        # Each publisher's audio and video form one media stream (browsers lip-sync within a stream).
+        msids = [line for line in sink_b.pc.remoteDescription.sdp.splitlines() if line.startswith("a=msid:")]
+        assert len(msids) == 2 and all(line.startswith("a=msid:alice ") for line in msids), msids
         # Nobody receives their own tracks back.
         assert not any(owner == "alice" for owner, _ in sink_a.counters)
     finally:
