@@ -130,6 +130,9 @@ async def test_paging_follows_next_links_to_the_end(app_world: tuple[TestClient,
     assert counted["total"] == 9 and "entry" not in counted
     _, capped = await fhir_get(client, "Patient?_count=100000", key)
     assert len(ids(capped)) == 9
+    _, beyond = await fhir_get(client, "Patient?_count=3&_offset=30", key)
+    assert beyond["total"] == 9 and "entry" not in beyond
+    assert [link["relation"] for link in beyond["link"]] == ["self", "previous"]
 
 
 async def test_search_parameters(sqlite_world: tuple[TestClient, World]) -> None:
@@ -184,6 +187,8 @@ async def test_errors_are_operation_outcomes(sqlite_world: tuple[TestClient, Wor
         validate(await response.json(content_type=None))
     response = await client.get(f"/fhir/R4/Patient/{world.users['patient1'].id}", headers=bearer(key))
     assert response.status == 200 and response.headers["Cache-Control"] == "no-store"
+    head = await client.head(f"/fhir/R4/Patient/{world.users['patient1'].id}", headers=bearer(key))
+    assert head.status == 200 and head.content_type == FHIR_JSON
     response = await client.get("/fhir/R4/Patient")
     assert response.status == 401 and response.headers["WWW-Authenticate"].startswith("Bearer")
     assert (await response.json(content_type=None))["issue"][0]["code"] == "login"
