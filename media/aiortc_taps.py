@@ -32,7 +32,12 @@ from aiortc.clock import current_ntp_time
 from aiortc.codecs import is_rtx
 from aiortc.rate import RemoteBitrateEstimator
 from aiortc.rtcdtlstransport import State
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters, RTCRtpSendParameters
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecParameters,
+    RTCRtpHeaderExtensionParameters,
+    RTCRtpReceiveParameters,
+    RTCRtpSendParameters,
+)
 from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
 from aiortc.rtp import (
     RTCP_PSFB_APP,
@@ -56,11 +61,21 @@ def _private(obj: object, owner: str, name: str) -> Any:
 
 
 class ReceiverTap:
-    """Takes the RTP of one publisher-side receiver, keeping its RTCP duties to the publisher."""
+    """Takes the RTP of one publisher-side receiver, keeping its RTCP duties to the publisher.
 
-    def __init__(self, receiver: RTCRtpReceiver, kind: str, on_packet: Callable[[RtpPacket], None]) -> None:
+    With simulcast ``rids`` (lowest layer first), packets are sorted into layers by the rid header
+    extension: each layer is an SSRC the browser did not announce, which aiortc's router hands to this
+    receiver by payload type. The callback gets the layer index (always 0 without simulcast).
+    """
+
+    def __init__(self, receiver: RTCRtpReceiver, kind: str, on_packet: Callable[[RtpPacket, int], None],
+                 rids: tuple[str, ...] = ()) -> None:
         self._receiver = receiver
         self._on_packet = on_packet
+        self.rids = rids
+        self._layer_of_ssrc: dict[int, int] = {}
+        self._layer_of_rtx: dict[int, int] = {}
+        self.layer_ssrcs: dict[int, int] = {}
         # Filled by RTCRtpReceiver.receive(), which runs later: keep the dicts, not copies.
         self._codecs: dict[int, RTCRtpCodecParameters] = _private(receiver, "RTCRtpReceiver", "codecs")
         self._rtx_ssrc: dict[int, int] = _private(receiver, "RTCRtpReceiver", "rtx_ssrc")
@@ -84,16 +99,26 @@ class ReceiverTap:
         if self._remb is not None and packet.extensions.abs_send_time is not None:
             remb = self._remb.add(abs_send_time=packet.extensions.abs_send_time, arrival_time_ms=arrival_time_ms,
                                   payload_size=len(packet.payload) + packet.padding_size, ssrc=packet.ssrc)
+        layer = 0
         if is_rtx(codec):
             apt = codec.parameters.get("apt")
-            original = self._rtx_ssrc.get(packet.ssrc, self.media_ssrc)
+            if self.rids:
+                layer = self._layer(packet.ssrc, packet.extensions.repaired_rtp_stream_id, self._layer_of_rtx)
+                original = self.layer_ssrcs.get(layer) if layer >= 0 else None
+            else:
+                original = self._rtx_ssrc.get(packet.ssrc, self.media_ssrc)
             if original is None or not isinstance(apt, int) or apt not in self._codecs or len(packet.payload) < 2:
                 return
             packet = unwrap_rtx(packet, payload_type=apt, ssrc=original)
+        elif self.rids:
+            layer = self._layer(packet.ssrc, packet.extensions.rtp_stream_id, self._layer_of_ssrc)
+            if layer < 0:
+                return  # a layer not named yet: its first packets carry the rid
+            self.layer_ssrcs[layer] = packet.ssrc
         else:
             self.media_ssrc = packet.ssrc
         # Forward first: the RTCP below awaits a send, which must not delay the media.
-        self._on_packet(packet)
+        self._on_packet(packet, layer)
         if self._nack is not None and self._nack.add(packet):
             await self._receiver._send_rtcp_nack(packet.ssrc, sorted(self._nack.missing))
         rtcp_ssrc = _private(self._receiver, "RTCRtpReceiver", "rtcp_ssrc")
@@ -101,11 +126,17 @@ class ReceiverTap:
             await self._receiver._send_rtcp(
                 RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb)))
 
-    def send_pli(self) -> None:
-        """Ask the publisher for a keyframe (RFC 4585 picture loss indication)."""
-        if self.media_ssrc is None:
+    def _layer(self, ssrc: int, rid: str | None, known: dict[int, int]) -> int:
+        if rid is not None and rid in self.rids:
+            known[ssrc] = self.rids.index(rid)
+        return known.get(ssrc, -1)
+
+    def send_pli(self, layer: int = 0) -> None:
+        """Ask the publisher for a keyframe of a layer (RFC 4585 picture loss indication)."""
+        ssrc = self.layer_ssrcs.get(layer) if self.rids else self.media_ssrc
+        if ssrc is None:
             return
-        task = asyncio.get_running_loop().create_task(self._receiver._send_rtcp_pli(self.media_ssrc))
+        task = asyncio.get_running_loop().create_task(self._receiver._send_rtcp_pli(ssrc))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -227,6 +258,12 @@ class DatagramPath:
         """Send on the path the last :meth:`backlog` found (callers ask it first)."""
         if self._dtls is not None:
             self._sendto(self._protect(packet), self._addr)
+
+
+def parse_rid_extensions(receiver: RTCRtpReceiver, extensions: tuple[tuple[int, str], ...]) -> None:
+    """Make the transport parse the rid header extensions, which aiortc does not negotiate."""
+    receiver.transport._rtp_header_extensions_map.configure(RTCRtpReceiveParameters(
+        headerExtensions=[RTCRtpHeaderExtensionParameters(id=ident, uri=uri) for ident, uri in extensions]))
 
 
 def label_stream(sender: RTCRtpSender, stream_id: str) -> None:

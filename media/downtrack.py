@@ -51,6 +51,8 @@ LOSS_PAUSE = 0.20
 """Fraction of packets a subscriber reports lost, in two reports running, that pauses its video."""
 PAUSE_FIRST, PAUSE_MAX = 2.0, 16.0
 """Seconds of audio only after heavy loss, doubling while the loss persists after each retry."""
+LAYER_UP_AFTER = 10.0
+"""Seconds without heavy loss before a subscriber moved down a simulcast layer tries the next one up."""
 MAX_NACKS = 64
 """Sequence numbers served from one NACK: a subscriber cannot make the relay burst without bound."""
 
@@ -82,7 +84,15 @@ class DownTrack:
         self._mid = ""
         self._extensions = HeaderExtensionsMap()
         self._key: TemplateKey = (0, "", ())
-        self.waiting_keyframe = self.video
+        self.layer: int | None = None
+        """The layer being sent; None while waiting for a keyframe (at the start, after a drop)."""
+        top = forwarder.layers - 1
+        self.target_layer = top
+        self.max_layer = top
+        """The highest layer the subscriber asked for (a thumbnail asks for 0)."""
+        self._loss_cap = top
+        self._loss_cap_at = 0.0
+        self.switches = 0
         self._asked_keyframe = False
         self.muted = False
         """Set by the subscriber ("audio only", a hidden tile): video is not sent."""
@@ -105,53 +115,83 @@ class DownTrack:
 
     # --- the hot path ---------------------------------------------------------------------------
 
-    def forward(self, packet: RtpPacket, keyframe: bool, templates: dict[TemplateKey, tuple[bytes, bytes]],
-                now: float) -> None:
+    def forward(self, packet: RtpPacket, layer: int, keyframe: bool,
+                templates: dict[TemplateKey, tuple[bytes, bytes]], now: float) -> None:
         if self.closed or (not self._ready and not self._become_ready(now)):
             return
         backlog = self._path.backlog()
-        rewriter = self._rewriter
-        seq = packet.sequence_number
-        if not packet.payload or backlog is None:  # padding only, or the connection is gone
-            rewriter.drop(seq)
+        if backlog is None:  # the connection is not (or no longer) up
             return
+        rewriter = self._rewriter
         if self.video:
-            if backlog > VIDEO_MAX_BACKLOG or self.muted or now < self._paused_until:
-                self._drop_video(seq)
-                return
-            if self.waiting_keyframe:
+            if layer != self.layer or rewriter.needs_switch(self.forwarder.sources[layer]):
+                # Not the stream being sent (another layer, or none yet): only a keyframe of the
+                # wanted layer matters, to start, restart or switch there.
+                if layer != self.target_layer:
+                    return
+                if not packet.payload or self._blocked(backlog, now):
+                    self.dropped += bool(packet.payload)
+                    return
                 if not keyframe:
                     if not self._asked_keyframe:
                         self._asked_keyframe = True
-                        self.forwarder.keyframes.request()
-                    rewriter.drop(seq)
+                        self.forwarder.request_keyframe(layer)
+                    self.dropped += 1
                     return
-                self.waiting_keyframe = False
-                self.keyframes_sent += 1
-                if self.first_keyframe_at is None:
-                    self.first_keyframe_at = now
-        elif backlog > AUDIO_MAX_BACKLOG:
-            self.dropped += 1
-            rewriter.drop(seq)
-            return
-        source = self.forwarder.source
-        if rewriter.needs_switch(source):
-            gap = int((now - self._last_sent_at) * self.forwarder.clock_rate) if rewriter.started else 0
-            rewriter.switch_source(source, seq, packet.timestamp, gap)
-        out_seq, out_ts = rewriter.forward(seq, packet.timestamp)
+                self._start(layer, packet, now)
+            elif not packet.payload:  # padding: not forwarded, no hole left
+                rewriter.drop(packet.sequence_number)
+                return
+            elif self._blocked(backlog, now):
+                self._drop_video()
+                return
+        else:
+            if not packet.payload or backlog > AUDIO_MAX_BACKLOG:
+                self.dropped += bool(packet.payload)
+                rewriter.drop(packet.sequence_number)
+                return
+            source = self.forwarder.sources[0]
+            if rewriter.needs_switch(source):
+                gap = int((now - self._last_sent_at) * self.forwarder.clock_rate) if rewriter.started else 0
+                rewriter.switch_source(source, packet.sequence_number, packet.timestamp, gap)
+        out_seq, out_ts = rewriter.forward(packet.sequence_number, packet.timestamp)
         template = self.forwarder.template(packet, self._key, self._mid, self._extensions, templates)
-        data = rewrite(template, out_seq, out_ts, self._ssrc)
-        self._path.send(data)
+        self._path.send(rewrite(template, out_seq, out_ts, self._ssrc))
         self.packets += 1
         self.octets += len(packet.payload)
         self._last_sent_at = now
 
-    def _drop_video(self, seq: int) -> None:
+    def _blocked(self, backlog: int, now: float) -> bool:
+        return backlog > VIDEO_MAX_BACKLOG or self.muted or now < self._paused_until
+
+    def _start(self, layer: int, packet: RtpPacket, now: float) -> None:
+        """Send from this keyframe of ``layer`` on, continuing this subscriber's numbering."""
+        rewriter = self._rewriter
+        source = self.forwarder.sources[layer]
+        if not rewriter.started:
+            gap = 0
+        elif not rewriter.needs_switch(source):  # the same stream after a pause: its own clock
+            gap = (packet.timestamp - rewriter.last_in_ts) % (1 << 32)
+        else:  # another layer or a new SSRC: timestamps are unrelated, so use the wall clock
+            gap = int((now - self._last_sent_at) * self.forwarder.clock_rate)
+        rewriter.switch_source(source, packet.sequence_number, packet.timestamp, gap)
+        if self.layer is not None and self.layer != layer:
+            self.switches += 1
+        self.layer = layer
+        self._asked_keyframe = False
+        self.keyframes_sent += 1
+        if self.first_keyframe_at is None:
+            self.first_keyframe_at = now
+
+    @property
+    def waiting_keyframe(self) -> bool:
+        return self.video and self.layer is None
+
+    def _drop_video(self) -> None:
+        """Stop video here; it restarts at a keyframe, with numbering that continues from here."""
         self.dropped += 1
-        self._rewriter.drop(seq)
-        if not self.waiting_keyframe:
-            self.waiting_keyframe = True
-            self._asked_keyframe = False
+        self.layer = None
+        self._asked_keyframe = False
 
     def _become_ready(self, now: float) -> bool:
         """Learn what negotiation settled (once): SSRC, payload types, mid, header extensions."""
@@ -178,7 +218,7 @@ class DownTrack:
             self._retransmit(packet.lost[:MAX_NACKS])
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
             if self.video:
-                self.forwarder.keyframes.request()
+                self.forwarder.request_keyframe(self.layer if self.layer is not None else self.target_layer)
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
             try:
                 bitrate, ssrcs = unpack_remb_fci(packet.fci)
@@ -192,17 +232,29 @@ class DownTrack:
                     self._on_loss(report.fraction_lost / 256)
 
     def _on_loss(self, loss: float) -> None:
-        """Heavy loss twice running: the link cannot carry this video, so give it audio for a while."""
+        """Heavy loss twice running: the link cannot carry this video. With simulcast, take the next
+        layer down (and try one up again after a quiet while); at the lowest, audio only for a while."""
         self.loss = loss
         if not self.video:
             return
+        now = time.monotonic()
         if loss < LOSS_PAUSE:
             self._lossy_reports = 0
-            if time.monotonic() > self._paused_until + 2 * self._pause:
+            if now > self._paused_until + 2 * self._pause:
                 self._pause = PAUSE_FIRST  # stable again for a while: forgive
+            if self._loss_cap < self.forwarder.layers - 1 and now - self._loss_cap_at > LAYER_UP_AFTER:
+                self._loss_cap += 1
+                self._loss_cap_at = now
+                self._retarget()
             return
         self._lossy_reports += 1
-        if self._lossy_reports >= 2 and time.monotonic() >= self._paused_until:
+        if self._lossy_reports >= 2 and self.target_layer > 0:
+            self._lossy_reports = 0
+            self._loss_cap = self.target_layer - 1
+            self._loss_cap_at = now
+            self._retarget()
+            return
+        if self._lossy_reports >= 2 and now >= self._paused_until:
             log.info("subscriber %s loses %.0f%% of %s's video: audio only for %.0f s", self.subscriber_id,
                      100 * loss, self.forwarder.publisher_id, self._pause)
             self._paused_until = time.monotonic() + self._pause
@@ -216,7 +268,8 @@ class DownTrack:
             return
         for out_seq in lost:
             in_seq = self._rewriter.source_seq(out_seq)
-            packet = self.forwarder.cached(in_seq) if in_seq is not None else None
+            layer = self.layer if self.layer is not None else 0
+            packet = self.forwarder.cached(layer, in_seq) if in_seq is not None else None
             if packet is None:
                 continue
             out_ts = (packet.timestamp - self._rewriter.ts_offset) % (1 << 32)
@@ -247,6 +300,18 @@ class DownTrack:
 
     def set_muted(self, muted: bool) -> None:
         self.muted = muted
+
+    def set_max_layer(self, layer: int | None) -> None:
+        """The highest simulcast layer this subscriber wants (0 for a thumbnail; None: the best)."""
+        top = self.forwarder.layers - 1
+        self.max_layer = top if layer is None else max(0, min(layer, top))
+        self._retarget()
+
+    def _retarget(self) -> None:
+        target = min(self.max_layer, self._loss_cap)
+        if target != self.target_layer:
+            self.target_layer = target
+            self._asked_keyframe = False  # the new layer's keyframe is asked for by its next packet
 
     def close(self) -> None:
         self.closed = True

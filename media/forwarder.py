@@ -8,6 +8,7 @@ distinct subscriber layout (payload type, mid, header extension ids), not once p
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -33,27 +34,38 @@ TemplateKey = tuple[int, str, tuple[tuple[int, str], ...]]
 
 
 class Forwarder:
-    """Fans out one published track (one SSRC at a time) to its down tracks."""
+    """Fans out one published track to its down tracks: one stream, or one per simulcast layer
+    (index 0 the lowest), each down track following one layer at a time."""
 
     def __init__(self, publisher_id: str, kind: str, codec: RTCRtpCodecParameters,
-                 send_pli: Callable[[], None]) -> None:
+                 send_pli: Callable[[int], None], layers: int = 1) -> None:
         self.publisher_id = publisher_id
         self.kind = kind
         self.codec = codec
         self.clock_rate = codec.clockRate
-        self.keyframes = KeyframeRequester(send_pli)
+        self.layers = layers
+        self.keyframes = [KeyframeRequester(functools.partial(send_pli, layer)) for layer in range(layers)]
+        """One requester per layer: a PLI names one SSRC."""
         self.downtracks: list[DownTrack] = []
         self._is_keyframe = keyframe_detector(codec.mimeType)
-        self._cache: list[RtpPacket | None] = [None] * CACHE_SIZE if kind == "video" else []
-        self._ssrc: int | None = None
-        self.source: object = object()
-        """Identity of the current source stream: a new one when the publisher's SSRC changes."""
+        self._cache: list[list[RtpPacket | None]] = [
+            [None] * CACHE_SIZE if kind == "video" else [] for _ in range(layers)]
+        self._ssrcs: list[int | None] = [None] * layers
+        self.sources: list[object] = [object() for _ in range(layers)]
+        """Identity of each layer's current stream: a new one when its SSRC changes."""
+        self.bitrates = [0.0] * layers
+        """Bits per second of each layer over the last full second."""
+        self._bytes = [0] * layers
+        self._window_start = 0.0
         self.packets = 0
         self.keyframes_seen = 0
         self._wrong_codec_logged = False
         self.closed = False
 
-    def push(self, packet: RtpPacket) -> None:
+    def request_keyframe(self, layer: int) -> None:
+        self.keyframes[layer].request()
+
+    def push(self, packet: RtpPacket, layer: int = 0) -> None:
         """One packet from the publisher: forward it to every subscriber now."""
         if packet.payload_type != self.codec.payloadType:
             if not self._wrong_codec_logged:
@@ -61,20 +73,32 @@ class Forwarder:
                             self.kind, packet.payload_type, self.codec.mimeType)
                 self._wrong_codec_logged = True
             return
-        if packet.ssrc != self._ssrc:
-            self._ssrc = packet.ssrc
-            self.source = object()
+        if not 0 <= layer < self.layers:
+            return
+        if packet.ssrc != self._ssrcs[layer]:
+            self._ssrcs[layer] = packet.ssrc
+            self.sources[layer] = object()
         self.packets += 1
+        now = time.monotonic()
+        self._measure(layer, len(packet.payload), now)
         keyframe = self._is_keyframe is not None and self._is_keyframe(packet.payload)
         if keyframe:
             self.keyframes_seen += 1
-            self.keyframes.keyframe_received()
-        if self._cache and packet.payload:
-            self._cache[packet.sequence_number % CACHE_SIZE] = packet
+            self.keyframes[layer].keyframe_received()
+        cache = self._cache[layer]
+        if cache and packet.payload:
+            cache[packet.sequence_number % CACHE_SIZE] = packet
         templates: dict[TemplateKey, tuple[bytes, bytes]] = {}
-        now = time.monotonic()
         for downtrack in self.downtracks:
-            downtrack.forward(packet, keyframe, templates, now)
+            downtrack.forward(packet, layer, keyframe, templates, now)
+
+    def _measure(self, layer: int, size: int, now: float) -> None:
+        self._bytes[layer] += size
+        elapsed = now - self._window_start
+        if elapsed >= 1.0:
+            self.bitrates = [8 * b / elapsed for b in self._bytes]
+            self._bytes = [0] * self.layers
+            self._window_start = now
 
     def template(self, packet: RtpPacket, key: TemplateKey, mid: str, extensions: HeaderExtensionsMap,
                  templates: dict[TemplateKey, tuple[bytes, bytes]]) -> tuple[bytes, bytes]:
@@ -90,10 +114,11 @@ class Forwarder:
         found = templates[key] = split_template(out.serialize(extensions))
         return found
 
-    def cached(self, sequence_number: int) -> RtpPacket | None:
-        if not self._cache:
+    def cached(self, layer: int, sequence_number: int) -> RtpPacket | None:
+        cache = self._cache[layer]
+        if not cache:
             return None
-        packet = self._cache[sequence_number % CACHE_SIZE]
+        packet = cache[sequence_number % CACHE_SIZE]
         if packet is None or packet.sequence_number != sequence_number:
             return None
         return packet
@@ -107,7 +132,8 @@ class Forwarder:
 
     def close(self) -> None:
         self.closed = True
-        self.keyframes.close()
+        for requester in self.keyframes:
+            requester.close()
         for downtrack in list(self.downtracks):
             downtrack.close()
         self.downtracks.clear()

@@ -33,8 +33,18 @@ class Rewriter:
     offsets so that the output continues from the last packet sent.
     """
 
-    __slots__ = ("_hist_in", "_hist_out", "_last_in_seq", "_source", "last_out_seq", "last_out_ts", "seq_offset",
-                 "started", "ts_offset")
+    __slots__ = (
+        "_hist_in",
+        "_hist_out",
+        "_last_in_seq",
+        "_source",
+        "last_in_ts",
+        "last_out_seq",
+        "last_out_ts",
+        "seq_offset",
+        "started",
+        "ts_offset",
+    )
 
     def __init__(self, first_seq: int = 0, first_ts: int = 0) -> None:
         self.seq_offset = 0
@@ -44,6 +54,7 @@ class Rewriter:
         self.last_out_ts = first_ts % TS_MOD
         self._source: object = None
         self._last_in_seq = 0
+        self.last_in_ts = 0
         # out_seq % HISTORY -> in_seq, so a NACK for an output number finds the source packet.
         self._hist_out = array("l", [-1]) * HISTORY
         self._hist_in = array("l", [-1]) * HISTORY
@@ -67,6 +78,7 @@ class Rewriter:
         out_ts = (in_ts - self.ts_offset) % TS_MOD
         if seq_newer(in_seq, self._last_in_seq) or not self.started:
             self._last_in_seq = in_seq
+            self.last_in_ts = in_ts
             self.last_out_seq = out_seq
             self.last_out_ts = out_ts
         self.started = True

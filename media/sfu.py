@@ -23,7 +23,15 @@ from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpTransceiver, RTCSe
 from aiortc.sdp import candidate_from_sdp
 
 from media import sdp as sdp_check
-from media.aiortc_taps import ReceiverTap, SilentTrack, codec_capabilities, label_stream, publisher_codec
+from media import simulcast
+from media.aiortc_taps import (
+    ReceiverTap,
+    SilentTrack,
+    codec_capabilities,
+    label_stream,
+    parse_rid_extensions,
+    publisher_codec,
+)
 from media.downtrack import DownTrack
 from media.exceptions import InvalidCandidate, InvalidSdp, NegotiationError, NotAllowed, NotPublished
 from media.forwarder import Forwarder
@@ -74,6 +82,8 @@ class Participant:
         self._taps: list[ReceiverTap] = []
         self._forwards: list[_Forward] = []
         self._video_off: dict[str, bool] = {}
+        self._video_layer: dict[str, int | None] = {}
+        self._simulcast: dict[str, simulcast.SimulcastOffer] = {}
         self._dirty = asyncio.Event()
         self._answer: asyncio.Future[None] | None = None
         self._negotiator: asyncio.Task[None] | None = None
@@ -85,6 +95,8 @@ class Participant:
         if not self.can_publish:
             raise NotAllowed("this token does not allow publishing")
         sdp_check.parse_offer(sdp)
+        offered = simulcast.parse_offer(sdp)
+        self._simulcast.update({offer.mid: offer for offer in offered})
         if self.publisher is None:
             self.publisher = self._new_pc()
             self.publisher.on("track", self._on_remote_track)
@@ -97,7 +109,8 @@ class Participant:
         except Exception as exc:  # aiortc rejects what it cannot negotiate with assorted errors
             log.warning("publisher offer rejected for %s: %s: %s", self.id, type(exc).__name__, exc)
             raise InvalidSdp(f"the offer could not be negotiated ({type(exc).__name__})") from None
-        return announce_address(pc.localDescription.sdp, self._config.announced_address)
+        answer = simulcast.complete_answer(pc.localDescription.sdp, offered) if offered else pc.localDescription.sdp
+        return announce_address(answer, self._config.announced_address)
 
     def _on_remote_track(self, track: MediaStreamTrack) -> None:
         if track.kind not in ("audio", "video") or track.kind in self.published or self.publisher is None:
@@ -110,8 +123,16 @@ class Participant:
         # The tap is made first so that the forwarder can ask it for keyframes; RTP flows once the
         # connection is up, long after both exist.
         holder: list[ReceiverTap] = []
-        forwarder = Forwarder(self.id, kind, codec, lambda: holder[0].send_pli())
-        tap = ReceiverTap(transceiver.receiver, kind, forwarder.push)
+        simulcast = self._simulcast.get(transceiver.mid or "") if kind == "video" else None
+        rids = simulcast.rids if simulcast else ()
+
+        def send_pli(layer: int) -> None:
+            holder[0].send_pli(layer)
+
+        forwarder = Forwarder(self.id, kind, codec, send_pli, layers=max(1, len(rids)))
+        tap = ReceiverTap(transceiver.receiver, kind, forwarder.push, rids)
+        if simulcast is not None:
+            parse_rid_extensions(transceiver.receiver, simulcast.extensions)
         holder.append(tap)
         self._taps.append(tap)
         self.published[kind] = forwarder
@@ -132,6 +153,8 @@ class Participant:
             transceiver.setCodecPreferences(preferences)
         downtrack = DownTrack(forwarder, self.id, transceiver)
         downtrack.set_muted(forwarder.kind == "video" and self._video_off.get(publisher_id, False))
+        if forwarder.kind == "video":
+            downtrack.set_max_layer(self._video_layer.get(publisher_id))
         forwarder.add(downtrack)
         self._forwards.append(_Forward(publisher_id, forwarder.kind, transceiver, downtrack))
         self._request_negotiation()
@@ -145,6 +168,16 @@ class Participant:
         for forward in self._forwards:
             if forward.publisher_id == publisher_id and forward.kind == "video":
                 forward.downtrack.set_muted(not enabled)
+
+    def set_video_layer(self, publisher_id: str, layer: int | None) -> None:
+        """The highest simulcast layer wanted of a publisher: 0 for a thumbnail, None for the best.
+
+        The switch happens at the layer's next keyframe, which is requested; numbering continues.
+        """
+        self._video_layer[publisher_id] = layer
+        for forward in self._forwards:
+            if forward.publisher_id == publisher_id and forward.kind == "video":
+                forward.downtrack.set_max_layer(layer)
 
     def downtracks(self) -> list[DownTrack]:
         return [f.downtrack for f in self._forwards]

@@ -77,8 +77,8 @@ async def setup() -> AsyncIterator[Setup]:
     await pc.setLocalDescription(await pc.createOffer())  # settles mids, codecs, header extensions
     plis: list[int] = []
     path = MemoryPath()
-    video = Forwarder("teacher", "video", VP8, lambda: plis.append(1))
-    audio = Forwarder("teacher", "audio", OPUS, lambda: None)
+    video = Forwarder("teacher", "video", VP8, lambda layer: plis.append(1))
+    audio = Forwarder("teacher", "audio", OPUS, lambda layer: None)
     video_down, audio_down = DownTrack(video, "s", video_t, path), DownTrack(audio, "s", audio_t, path)
     video.add(video_down)
     audio.add(audio_down)
@@ -116,11 +116,11 @@ async def test_video_goes_first_audio_last_and_video_resumes_at_a_keyframe(setup
     assert len(setup.sent("audio")) == 11, "audio is dropped past its own, higher limit"
 
     setup.path.backlog_bytes = 0
-    requested = setup.video.keyframes.requested
+    requested = setup.video.keyframes[0].requested
     setup.frame(DELTA, 3)
     setup.audio_packet()
     assert len(setup.sent("video")) == 4, "video resumed on a delta frame it cannot decode"
-    assert setup.video.keyframes.requested == requested + 1
+    assert setup.video.keyframes[0].requested == requested + 1
     setup.frame(KEY, 4)
     video, audio = setup.sent("video"), setup.sent("audio")
     assert len(video) == 8 and continuous(video), "the dropped frames left a hole in the sequence numbers"
