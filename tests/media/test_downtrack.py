@@ -158,3 +158,52 @@ def footprint(downtrack: DownTrack) -> int:
             total += sum(sys.getsizeof(v) for v in value)
     rewriter = downtrack._rewriter
     return total + sum(sys.getsizeof(getattr(rewriter, s)) for s in type(rewriter).__slots__)
+
+
+@pytest.fixture
+async def layered() -> AsyncIterator[tuple[Forwarder, DownTrack, MemoryPath, list[int]]]:
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    transceiver = pc.addTransceiver(SilentTrack("video"), direction="sendonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    plis: list[int] = []
+    path = MemoryPath()
+    forwarder = Forwarder("teacher", "video", VP8, plis.append, layers=3)
+    downtrack = DownTrack(forwarder, "s", transceiver, path)
+    forwarder.add(downtrack)
+    yield forwarder, downtrack, path, plis
+    await pc.close()
+
+
+async def test_simulcast_layers_switch_at_keyframes_with_continuous_numbering(
+        layered: tuple[Forwarder, DownTrack, MemoryPath, list[int]]) -> None:
+    forwarder, downtrack, path, plis = layered
+    seqs = {0: 100, 1: 20000, 2: 50000}  # three SSRCs with unrelated numbering, as a browser sends them
+    timestamps = {0: 1000, 1: 77777, 2: 5}
+
+    def frame(payload: bytes) -> None:  # one frame of every layer, two packets each
+        for layer in range(3):
+            for i in range(2):
+                forwarder.push(RtpPacket(payload_type=96, marker=i, sequence_number=seqs[layer],
+                                         timestamp=timestamps[layer], ssrc=7000 + layer,
+                                         payload=payload if i == 0 else bytes([0x00]) + payload[1:]), layer)
+                seqs[layer] += 1
+            timestamps[layer] += 3000
+
+    frame(DELTA)
+    assert path.sent == [] and plis == [2], "a new subscriber asks for the top layer's keyframe"
+    frame(KEY)
+    assert downtrack.layer == 2 and len(path.sent) == 2
+    downtrack.set_max_layer(0)  # the tile became a thumbnail
+    frame(DELTA)
+    assert downtrack.layer == 2 and plis == [2, 0], "it keeps the top layer until the low one's keyframe"
+    frame(KEY)
+    assert downtrack.layer == 0 and downtrack.switches == 1
+    frame(DELTA)
+    sent = path.sent
+    assert continuous(sent), [p.sequence_number for p in sent]
+    assert len({p.ssrc for p in sent}) == 1
+    assert all((b.timestamp - a.timestamp) % (1 << 32) < 90000 for a, b in itertools.pairwise(sent))
+    assert [p.payload[:2] for p in sent[4:6]] == [KEY[:2], bytes([0x00]) + KEY[1:2]], "the switch began at a keyframe"
+    downtrack.set_max_layer(None)
+    frame(KEY)
+    assert downtrack.layer == 2
