@@ -89,9 +89,9 @@ async def build_world(client: TestClient, demo: Demo) -> World:
     return world
 
 
-async def start_app(aiohttp_client: Callable[..., Awaitable[TestClient]], tmp_path: Path, database_url: str
-                    ) -> tuple[TestClient, World]:
-    client = await aiohttp_client(create_app(make_settings(tmp_path, database_url)))
+async def start_app(aiohttp_client: Callable[..., Awaitable[TestClient]], tmp_path: Path, database_url: str,
+                    **settings: object) -> tuple[TestClient, World]:
+    client = await aiohttp_client(create_app(make_settings(tmp_path, database_url, **settings)))
     demo = await seed(client.app)
     return client, await build_world(client, demo)
 

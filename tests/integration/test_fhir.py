@@ -279,3 +279,13 @@ async def test_every_access_is_audited(app_world: tuple[TestClient, World]) -> N
     before = len(await audit_rows(client))
     await fhir_get(client, "metadata")
     assert len(await audit_rows(client)) == before  # metadata discloses nothing about anyone
+
+
+async def test_links_use_the_public_url(aiohttp_client: Client, tmp_path: Path, sqlite_url: str) -> None:
+    """Behind a proxy the server's own address is not what clients reach: links use CAUNOI_PUBLIC_URL."""
+    client, world = await start_app(aiohttp_client, tmp_path, sqlite_url, public_url="https://kham.example.vn")
+    _, bundle = await fhir_get(client, "Organization?_count=1", world.keys["platform_admin"])
+    assert all(link["url"].startswith("https://kham.example.vn/fhir/R4/Organization?") for link in bundle["link"])
+    assert bundle["entry"][0]["fullUrl"].startswith("https://kham.example.vn/fhir/R4/Organization/")
+    _, statement = await fhir_get(client, "metadata")
+    assert statement["implementation"]["url"] == "https://kham.example.vn/fhir/R4"
