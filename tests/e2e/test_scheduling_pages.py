@@ -111,6 +111,8 @@ async def test_admin_hours_patient_booking_race_and_staff_calendar(
     await holiday_row.locator(".ex-from-date").fill(holiday.isoformat())
     await holiday_row.locator(".ex-until-date").fill(holiday.isoformat())
     await holiday_row.locator(".ex-reason").fill("Nghỉ lễ")
+    assert await holiday_row.locator(".times").is_hidden()  # "all day" is ticked: no times to fill in
+    assert vietnamese(holiday) in await holiday_row.locator(".date-hint").first.inner_text()
     await admin.click("#save")
 
     async def saved() -> str | None:
@@ -142,6 +144,7 @@ async def test_admin_hours_patient_booking_race_and_staff_calendar(
     watch_errors(second, errors, "patient2")
     for page in (first, second):
         await open_booking(page, base, booking_day)
+        assert await page.locator("#subject-field").is_hidden()  # patients book for themselves only
         assert await page.locator(f'button.day[data-day="{holiday.isoformat()}"]').count() == 0  # the holiday
         saturday = next(today + timedelta(days=i) for i in range(1, 8) if (today + timedelta(days=i)).weekday() == 5)
         assert await page.locator(f'button.day[data-day="{saturday.isoformat()}"]').count() == 0  # no weekend hours
@@ -238,4 +241,71 @@ async def test_teacher_calendar_shows_the_class_timetable(
     await lesson.wait_for(timeout=10_000)
     text = await lesson.inner_text()
     assert "07:30–08:10" in text and "Toán 5A" in text and "Buổi định kỳ" in text
+    assert not errors, errors
+
+
+async def test_nurse_books_for_a_patient_who_moves_then_cancels_it(
+    live: tuple[TestServer, Demo], new_user_page: Callable[[str], Awaitable[Page]],
+) -> None:
+    """Booking on someone's behalf, then "my appointments" of that person: change the time, cancel."""
+    server, demo = live
+    base = str(server.make_url("")).rstrip("/")
+    patient = demo.users["patient2"]
+    errors: list[str] = []
+
+    nurse = await new_user_page(demo.users["nurse"].email)
+    watch_errors(nurse, errors, "nurse")
+    await nurse.click("a.nav-schedule")  # the header link
+    await nurse.wait_for_url("**/schedule")
+    await nurse.locator("#subject-field").wait_for(state="visible")
+    await nurse.select_option("#subject", label=patient.display_name)
+    await nurse.locator("button.day").first.click()
+    first_slot = nurse.locator("button.slot").first
+    first_time = await first_slot.locator(".slot-time").inner_text()
+    await first_slot.click()
+    await nurse.click("#book-button")
+    await nurse.locator("#confirmation").wait_for(state="visible")
+    made = nurse.locator("#mine li.booking")
+    await made.first.wait_for()
+    assert f"Cho: {patient.display_name}" in await made.first.inner_text()
+
+    page = await new_user_page(patient.email)
+    watch_errors(page, errors, "patient2")
+    await page.goto(f"{base}/schedule")
+    mine = page.locator("#mine li.booking")
+    await mine.first.wait_for()
+    assert await mine.count() == 1 and f"lúc {first_time}" in await mine.first.inner_text()
+    await mine.first.locator("button.move").click()
+    await page.locator("#move-banner").wait_for(state="visible")
+    assert f"lúc {first_time}" in await page.locator("#move-text").inner_text()
+    assert await page.locator('input[name="resource"]').first.is_disabled()  # moves stay within the service
+    await page.locator("button.day").first.click()
+    other = page.locator("button.slot").nth(1)
+    new_time = await other.locator(".slot-time").inner_text()
+    assert new_time != first_time
+    await other.click()
+    assert await page.locator("#book-button").inner_text() == "Đổi sang giờ này"
+    assert await page.locator("#note-field").is_hidden()
+    await page.click("#book-button")
+    await page.locator("#confirmation").wait_for(state="visible")
+    assert f"lúc {new_time}" in await page.locator("#confirmation-title").inner_text()
+    assert await page.locator("#move-banner").is_hidden()
+
+    async def moved_in_list() -> str | None:
+        items = await page.locator("#mine li.booking").all_inner_texts()
+        return None if len(items) == 1 and f"lúc {new_time}" in items[0] else f"my appointments show {items}"
+
+    await wait_for(moved_in_list, 10)
+    await mine.first.locator(".cancel-open").click()
+    await mine.first.locator(".cancel-yes").click()
+    await page.locator("#mine-empty").wait_for(state="visible")
+    assert "Đã hủy lịch hẹn" in await page.locator("#mine-status").inner_text()
+
+    async with server.app[SESSIONS]() as db:
+        bookings = (await db.execute(select(Booking).where(Booking.subject_user_id == patient.id)
+                                     .order_by(Booking.created_at))).scalars().all()
+    assert [(b.status, b.created_by, b.cancel_reason) for b in bookings] == [
+        (BookingStatus.CANCELLED, demo.users["nurse"].id, "rescheduled"),
+        (BookingStatus.CANCELLED, patient.id, ""),
+    ]
     assert not errors, errors

@@ -50,6 +50,13 @@ async def test_pages_require_login(client: TestClient, demo: Demo, path: str) ->
     assert response.headers["Location"] == f"/login?next={url}"
 
 
+async def test_header_links_to_the_booking_page_once_logged_in(client: TestClient, demo: Demo) -> None:
+    link = '<a class="nav-schedule" href="/schedule">Đặt lịch</a>'
+    assert link not in await (await client.get("/login")).text()
+    await login(client, demo.users["patient1"].email)
+    assert link in await (await client.get("/rooms")).text()
+
+
 async def test_booking_page_is_vietnamese_by_default_and_lists_the_tenants_services(
         client: TestClient, demo: Demo) -> None:
     await login(client, demo.users["patient1"].email)

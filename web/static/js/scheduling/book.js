@@ -113,8 +113,8 @@ function renderDays() {
     onclick: () => selectDay(day, true),
   }, el("span", { class: "day-name", text: formatDay(day) }), el("span", { class: "day-count", text: t.free_times.replace("{n}", slots.length) }))));
   if (!state.day || !state.slotsByDay.get(state.day)?.length) {
-    state.day = null;
-    $("slots").replaceChildren(el("p", { class: "hint", text: t.pick_day }));
+    // The first day with free times is chosen already: one tap fewer for most people.
+    selectDay(days[0][0], false);
   } else {
     renderSlots();
   }
@@ -136,8 +136,10 @@ function renderSlots() {
   $("slots").replaceChildren(...slots.map((slot) => {
     const time = zoned(new Date(slot.start), r.timezone).time;
     const seats = r.capacity > 1 ? el("span", { class: "seats", text: t.free_seats.replace("{n}", slot.free) }) : null;
+    // The button shows the time only; a screen reader hears the day too.
     return el("button", {
       type: "button", class: "slot", dataset: { start: slot.start }, "aria-pressed": String(state.slot === slot),
+      "aria-label": formatWhen(slot.start, r.timezone),
       onclick: () => chooseSlot(slot),
     }, el("span", { class: "slot-time", text: time }), seats);
   }));
@@ -229,7 +231,7 @@ async function addToCalendar() {
 
 // "My appointments": every service's upcoming bookings of mine (staff see all through the API, so
 // keep those made for or by me).
-async function loadMine() {
+async function loadMine(notice = "") {
   const now = new Date();
   const to = new Date(now.getTime() + MAX_RANGE_DAYS * 86400000);
   const query = new URLSearchParams({ from: now.toISOString(), to: to.toISOString(), status: "booked" });
@@ -243,7 +245,7 @@ async function loadMine() {
       const b = item.booking;
       if (b.subject_user_id === config.me || b.created_by === config.me) mine.push(item);
     }
-    say($("mine-status"), "");
+    say($("mine-status"), notice, "success"); // a notice (e.g. "cancelled") outlives the reload
   } catch (err) {
     say($("mine-status"), `${t.error} ${err.message}`, "error");
     return;
@@ -260,7 +262,7 @@ async function loadMine() {
       el("div", { class: "row" },
         el("button", { type: "button", class: "move", text: t.move, onclick: () => startMove(booking, resource) }),
         cancelControl(booking, {
-          onCancelled: () => { say($("mine-status"), t.cancelled); loadMine(); reloadSlots(); },
+          onCancelled: () => { loadMine(t.cancelled); reloadSlots(); },
           onError: (err) => say($("mine-status"), `${t.error} ${err.message}`, "error"),
         })));
   }));
