@@ -13,6 +13,14 @@ if TYPE_CHECKING:
 
 
 async def seed_demo(db: AsyncSession, demo: Demo) -> None:
+    from datetime import date
+
+    from clinics.models import FacilityLevel, FacilityProfile
+
+    db.add(FacilityProfile(tenant_id=demo.facility.id, level=FacilityLevel.COMMUNE_STATION, province_code="92",
+                           telemedicine_enabled=True, eligibility_reference="Demo: thông báo đủ điều kiện KCB từ xa",
+                           eligibility_date=date(2025, 7, 1)))
+    await seed_people(db, demo)
     for handle in ("patient1", "patient2"):
         patient = demo.users[handle]
         room = Room(tenant_id=demo.facility.id, kind=RoomKind.CONSULTATION,
@@ -43,4 +51,28 @@ async def seed_schedule(db: AsyncSession, demo: Demo) -> None:
     for weekday in range(6):
         for start, end in hours[:1] if weekday == 5 else hours:
             db.add(AvailabilityRule(resource_id=resource.id, weekday=weekday, start_time=start, end_time=end))
+    await db.flush()
+
+
+async def seed_people(db: AsyncSession, demo: Demo) -> None:
+    """Licences for the staff; date of birth, identifiers and (for the child) a guardian for patients."""
+    from datetime import date
+
+    from clinics.models import PatientProfile, PractitionerProfile, Sex
+
+    db.add_all([
+        PractitionerProfile(user_id=demo.users["doctor"].id, tenant_id=demo.facility.id,
+                            licence_number="000123/CT-CCHN", specialty="Y học gia đình",
+                            scope_of_practice="Khám bệnh, chữa bệnh đa khoa"),
+        PractitionerProfile(user_id=demo.users["nurse"].id, tenant_id=demo.facility.id,
+                            licence_number="004567/CT-CCHN", specialty="Điều dưỡng",
+                            scope_of_practice="Chăm sóc người bệnh"),
+        PatientProfile(user_id=demo.users["patient1"].id, tenant_id=demo.facility.id, birth_date=date(1956, 3, 14),
+                       sex=Sex.MALE, phone="0901234567", address="Ấp Tân Long, xã Tân Phú Thạnh, TP. Cần Thơ",
+                       cccd="093056000123", bhyt="HT3920930561234"),
+        PatientProfile(user_id=demo.users["patient2"].id, tenant_id=demo.facility.id, birth_date=date(2016, 9, 2),
+                       sex=Sex.FEMALE, address="Ấp Tân Thạnh, xã Tân Phú Thạnh, TP. Cần Thơ",
+                       bhyt="TE1920930567890", guardian_name="Võ Văn Em", guardian_phone="0912345678",
+                       guardian_relationship="cha"),
+    ])
     await db.flush()

@@ -13,6 +13,7 @@ from server.keys import BUS, SECRET, SESSIONS, SETTINGS, SFU
 from server.records.audit import Outcome, audit
 from server.requestctx import USER, audit_context
 from server.rooms.access import room_access, rooms_of
+from server.rooms.policy import refusal
 
 routes = web.RouteTableDef()
 
@@ -70,11 +71,16 @@ async def room_token(request: web.Request) -> web.Response:
     app = request.app
     async with app[SESSIONS]() as db:
         access = await room_access(db, user.id, room_name)
+        refused = await refusal(app, db, access[0]) if access else None
     context = audit_context(request)
     if access is None:
         await audit(app[SESSIONS], context, "room.token", Outcome.DENIED, target_type="room", target_id=room_name[:64])
         raise ApiError(404, "room_not_found", "no such room")
     room, grants = access
+    if refused is not None:
+        await audit(app[SESSIONS], context, "room.token", Outcome.DENIED, target_type="room", target_id=room.name,
+                    tenant_id=room.tenant_id)
+        raise ApiError(403, refused, "this room cannot be opened: " + refused.replace("_", " "))
     ttl = app[SETTINGS].room_token_ttl_seconds
     token = mint_room_token(app[SECRET], room=room.name, identity=user.id, grants=grants, ttl_seconds=ttl,
                             name=user.display_name)

@@ -41,6 +41,7 @@ from server.records.documents import routes as documents
 from server.records.documents.storage import LocalStorage
 from server.records.fhir import routes as fhir
 from server.records.retention import retention_ctx
+from server.rooms.policy import ROOM_CHECKS
 from server.scheduling import feeds, series_routes
 from server.scheduling import routes as scheduling
 from server.scheduling.reminders import reminders_ctx
@@ -111,6 +112,7 @@ def create_app(settings: Settings, plugins: list[Plugin] | None = None) -> web.A
     app[PLUGINS] = load_plugins() if plugins is None else plugins
     app[NOTIFIERS] = notifiers_from(settings)
     app[BACKGROUND] = set()
+    app[ROOM_CHECKS] = []
     app[DOCUMENT_STORAGE] = LocalStorage(settings.data_dir / "documents")
     app.cleanup_ctx.extend([database_ctx, background_ctx, bus_ctx, media_ctx])
     if settings.reminders_enabled:

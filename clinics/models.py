@@ -1,0 +1,91 @@
+"""Clinic data: facility profiles and their effective-dated parents, practitioners, patients."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import Boolean, Date, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from server.db.base import Base, IdMixin, UTCDateTime, str_enum, utcnow
+
+
+class FacilityLevel(enum.StrEnum):
+    PROVINCIAL_HOSPITAL = "provincial_hospital"
+    REGIONAL_HOSPITAL = "regional_hospital"  # the former district hospitals (no district level since 2025)
+    COMMUNE_STATION = "commune_station"  # trạm y tế xã/phường
+    CLINIC = "clinic"
+    OTHER = "other"
+
+
+class Sex(enum.StrEnum):
+    MALE = "male"
+    FEMALE = "female"
+    OTHER = "other"
+
+
+class FacilityProfile(Base):
+    """What a health-facility tenant is, and whether it may run remote consultations.
+
+    Decree 96/2023 Art. 87: a facility announces its eligibility for remote examination; without that
+    announcement (reference and date recorded here) it cannot open remote consultations."""
+
+    __tablename__ = "facility_profiles"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    level: Mapped[FacilityLevel] = mapped_column(str_enum(FacilityLevel, 24))
+    facility_code: Mapped[str | None] = mapped_column(String(5), default=None)  # mã cơ sở KCB
+    province_code: Mapped[str | None] = mapped_column(String(3), default=None)  # 2025 code (e.g. 92 Cần Thơ)
+    telemedicine_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    eligibility_reference: Mapped[str] = mapped_column(String(200), default="")
+    eligibility_date: Mapped[date | None] = mapped_column(Date, default=None)
+
+
+class FacilityParent(IdMixin, Base):
+    """"Facility X reported to Y from … until …": provinces merge and re-parent facilities, and the
+    history must stay correct for records made before the change."""
+
+    __tablename__ = "facility_parents"
+
+    child_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    parent_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date, default=None)  # exclusive; None: still valid
+
+
+class PractitionerProfile(IdMixin, Base):
+    __tablename__ = "practitioner_profiles"
+    __table_args__ = (UniqueConstraint("user_id", "tenant_id"),)
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    licence_number: Mapped[str] = mapped_column(String(40))  # số chứng chỉ hành nghề / giấy phép hành nghề
+    specialty: Mapped[str] = mapped_column(String(100), default="")
+    scope_of_practice: Mapped[str] = mapped_column(Text, default="")
+
+
+class PatientProfile(IdMixin, Base):
+    """A patient of one facility. Identifiers are validated (clinics/identifiers.py); a CCCD is unique
+    within a facility, so the same person is not registered twice."""
+
+    __tablename__ = "patient_profiles"
+    __table_args__ = (
+        UniqueConstraint("user_id", "tenant_id"),
+        Index("uq_patient_cccd", "tenant_id", "cccd", unique=True,
+              sqlite_where=text("cccd IS NOT NULL"), postgresql_where=text("cccd IS NOT NULL")),
+    )
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    birth_date: Mapped[date] = mapped_column(Date)
+    sex: Mapped[Sex] = mapped_column(str_enum(Sex, 8))
+    phone: Mapped[str | None] = mapped_column(String(20), default=None)
+    address: Mapped[str] = mapped_column(String(300), default="")
+    cccd: Mapped[str | None] = mapped_column(String(12), default=None)
+    bhyt: Mapped[str | None] = mapped_column(String(15), default=None)
+    guardian_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    guardian_phone: Mapped[str | None] = mapped_column(String(20), default=None)
+    guardian_relationship: Mapped[str | None] = mapped_column(String(50), default=None)
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
