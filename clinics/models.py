@@ -89,3 +89,45 @@ class PatientProfile(IdMixin, Base):
     guardian_relationship: Mapped[str | None] = mapped_column(String(50), default=None)
     created_by: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EncounterStatus(enum.StrEnum):
+    PLANNED = "planned"  # booked; the patient has not arrived
+    WAITING = "waiting"  # in the virtual waiting room
+    IN_PROGRESS = "in_progress"  # admitted: the call is on
+    FINISHED = "finished"
+    CANCELLED = "cancelled"
+
+
+class Encounter(IdMixin, Base):
+    """One remote visit (FHIR Encounter, class VR): who, with whom, in which room, and where it stands.
+    The room token is minted for the patient only once the visit is in progress (admitted)."""
+
+    __tablename__ = "encounters"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    practitioner_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    room_id: Mapped[str] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"), index=True)
+    booking_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    status: Mapped[EncounterStatus] = mapped_column(str_enum(EncounterStatus, 16), default=EncounterStatus.PLANNED)
+    walk_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    scheduled_start: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    arrived_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    admitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class JoinLink(IdMixin, Base):
+    """A one-time link that lets a patient without a password into their visit (sent by SMS or e-mail).
+    Only the token's hash is kept; the first use consumes it and opens a session for the patient."""
+
+    __tablename__ = "join_links"
+
+    encounter_id: Mapped[str] = mapped_column(ForeignKey("encounters.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
