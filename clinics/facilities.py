@@ -186,7 +186,7 @@ async def check_eligibility(request: web.Request) -> web.Response:
     })
 
 
-async def telemedicine_allowed(db: AsyncSession, room: Room) -> str | None:
+async def telemedicine_allowed(db: AsyncSession, room: Room, user_id: str) -> str | None:
     """A room admission check (server.rooms.policy): consultations only in announced facilities."""
     if room.kind != RoomKind.CONSULTATION:
         return None

@@ -20,13 +20,14 @@ async def consultations(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    from clinics import facilities, patients
+    from clinics import facilities, patients, visits
     from clinics.eligibility import ConditionList
     from clinics.settings import ClinicsSettings
     from server.rooms.policy import ROOM_CHECKS
 
     app[facilities.CONDITIONS] = ConditionList.load(ClinicsSettings().conditions_manifest)
-    app[ROOM_CHECKS].append(facilities.telemedicine_allowed)
+    app[ROOM_CHECKS].extend([facilities.telemedicine_allowed, visits.patient_admitted])
     app.router.add_routes(routes)
     app.router.add_routes(patients.routes)
     app.router.add_routes(facilities.routes)
+    app.router.add_routes(visits.routes)

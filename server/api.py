@@ -71,7 +71,7 @@ async def room_token(request: web.Request) -> web.Response:
     app = request.app
     async with app[SESSIONS]() as db:
         access = await room_access(db, user.id, room_name)
-        refused = await refusal(app, db, access[0]) if access else None
+        refused = await refusal(app, db, access[0], user.id) if access else None
     context = audit_context(request)
     if access is None:
         await audit(app[SESSIONS], context, "room.token", Outcome.DENIED, target_type="room", target_id=room_name[:64])

@@ -10,16 +10,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.rooms.models import Room
 
-RoomCheck = Callable[[AsyncSession, Room], Awaitable[str | None]]
-"""Returns None to admit, or an error code (e.g. "telemedicine_not_enabled") to refuse."""
+RoomCheck = Callable[[AsyncSession, Room, str], Awaitable[str | None]]
+"""Called with (db, room, user id); returns None to admit, or an error code to refuse
+(e.g. "telemedicine_not_enabled", "not_admitted")."""
 
 ROOM_CHECKS = web.AppKey("room_checks", list[RoomCheck])
 
 
-async def refusal(app: web.Application, db: AsyncSession, room: Room) -> str | None:
+async def refusal(app: web.Application, db: AsyncSession, room: Room, user_id: str) -> str | None:
     checks: list[RoomCheck] = app[ROOM_CHECKS]
     for check in checks:
-        reason = await check(db, room)
+        reason = await check(db, room, user_id)
         if reason is not None:
             return reason
     return None

@@ -1,0 +1,91 @@
+"""A remote visit end to end over HTTP: one-time join link, waiting room, admission, room token only
+after admission, end of visit; walk-ins; access."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from aiohttp.test_utils import TestClient
+
+from server.db.base import utcnow
+from server.demo import Demo
+from tests.conftest import login, page_csrf
+
+
+async def test_visit_flow(client: TestClient, demo: Demo,
+                          aiohttp_client: Callable[..., Awaitable[TestClient]]) -> None:
+    csrf = await login(client, demo.users["doctor"].email)
+    created = await client.post(f"/api/clinics/{demo.facility.id}/encounters", headers={"X-CSRF-Token": csrf},
+                                json={"patient_id": demo.users["patient1"].id,
+                                      "scheduled_start": (utcnow() + timedelta(minutes=5)).isoformat()})
+    assert created.status == 201, await created.text()
+    visit = await created.json()
+    assert visit["status"] == "planned" and visit["practitioner_id"] == demo.users["doctor"].id
+    link = urlsplit(visit["join_link"]).path
+
+    # The patient has no password: the link logs them in once, and only once.
+    phone = await aiohttp_client(client.server)
+    opened = await phone.get(link, allow_redirects=False)
+    assert opened.status == 302 and opened.headers["Location"] == f"/visit/{visit['id']}"
+    me = await (await phone.get("/api/me")).json()
+    assert me["id"] == demo.users["patient1"].id
+    other_phone = await aiohttp_client(client.server)
+    assert (await other_phone.get(link, allow_redirects=False)).status == 410
+    assert (await other_phone.get("/join/" + "x" * 43, allow_redirects=False)).status == 410
+
+    # Not admitted yet: no room token for the patient (the doctor gets one).
+    patient_csrf = await page_csrf(phone, "/rooms")
+    token_url = f"/api/rooms/{visit['room']}/token"
+    refused = await phone.post(token_url, headers={"X-CSRF-Token": patient_csrf})
+    assert refused.status == 403 and (await refused.json())["error"]["code"] == "not_admitted"
+    assert (await client.post(token_url, headers={"X-CSRF-Token": csrf})).status == 200
+
+    waiting_url = f"/api/clinics/encounters/{visit['id']}/waiting"
+    arrived = await (await phone.post(f"/api/clinics/encounters/{visit['id']}/arrive",
+                                      headers={"X-CSRF-Token": patient_csrf})).json()
+    assert arrived["status"] == "waiting" and arrived["position"] == 1
+    state = await (await phone.get(waiting_url)).json()
+    assert state["practitioner_status"] == "available" and state["room"] is None  # the room stays hidden
+
+    queue = await (await client.get(f"/api/clinics/{demo.facility.id}/queue")).json()
+    assert queue["waiting"] == 1 and queue["encounters"][0]["patient_name"] == demo.users["patient1"].display_name
+    assert (await phone.post(f"/api/clinics/encounters/{visit['id']}/admit",
+                             headers={"X-CSRF-Token": patient_csrf})).status == 403  # patients cannot admit
+
+    admitted = await client.post(f"/api/clinics/encounters/{visit['id']}/admit", headers={"X-CSRF-Token": csrf})
+    assert admitted.status == 200
+    state = await (await phone.get(waiting_url)).json()
+    assert state["status"] == "in_progress" and state["room"] == visit["room"]
+    assert (await phone.post(token_url, headers={"X-CSRF-Token": patient_csrf})).status == 200
+
+    ended = await client.post(f"/api/clinics/encounters/{visit['id']}/end", headers={"X-CSRF-Token": csrf})
+    assert (await ended.json())["status"] == "finished"
+    assert (await phone.post(token_url, headers={"X-CSRF-Token": patient_csrf})).status == 403
+
+    # Another patient sees nothing of this visit.
+    stranger = await aiohttp_client(client.server)
+    await login(stranger, demo.users["patient2"].email)
+    assert (await stranger.get(waiting_url)).status == 404
+
+
+async def test_walk_ins_queue_in_order_and_admit_all(client: TestClient, demo: Demo) -> None:
+    csrf = await login(client, demo.users["nurse"].email)
+    url = f"/api/clinics/{demo.facility.id}/encounters"
+    first = await (await client.post(url, headers={"X-CSRF-Token": csrf}, json={
+        "patient_id": demo.users["patient1"].id, "practitioner_id": demo.users["doctor"].id, "walk_in": True,
+        "scheduled_start": (utcnow() - timedelta(minutes=2)).isoformat()})).json()
+    second = await (await client.post(url, headers={"X-CSRF-Token": csrf}, json={
+        "patient_id": demo.users["patient2"].id, "practitioner_id": demo.users["doctor"].id, "walk_in": True})).json()
+    assert first["status"] == second["status"] == "waiting"
+    positions = [(await (await client.get(f"/api/clinics/encounters/{v['id']}/waiting")).json())["position"]
+                 for v in (first, second)]
+    assert positions == [1, 2]
+    bad = await client.post(url, headers={"X-CSRF-Token": csrf},
+                            json={"patient_id": demo.users["teacher"].id, "walk_in": True})
+    assert bad.status == 422
+    doctor_csrf = await login(client, demo.users["doctor"].email)
+    admitted = await (await client.post(f"/api/clinics/{demo.facility.id}/admit-all",
+                                        headers={"X-CSRF-Token": doctor_csrf})).json()
+    assert sorted(admitted["admitted"]) == sorted([first["id"], second["id"]])
