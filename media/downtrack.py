@@ -93,7 +93,7 @@ class DownTrack:
         self._loss_cap = top
         self._loss_cap_at = 0.0
         self.switches = 0
-        self._asked_keyframe = False
+        self._asked_keyframe: int | None = None
         self.muted = False
         """Set by the subscriber ("audio only", a hidden tile): video is not sent."""
         self._paused_until = 0.0
@@ -127,14 +127,16 @@ class DownTrack:
             if layer != self.layer or rewriter.needs_switch(self.forwarder.sources[layer]):
                 # Not the stream being sent (another layer, or none yet): only a keyframe of the
                 # wanted layer matters, to start, restart or switch there.
-                if layer != self.target_layer:
+                wanted = self.target_layer if self.forwarder.layers == 1 else \
+                    self.forwarder.best_active(self.target_layer, now)
+                if layer != wanted:
                     return
                 if not packet.payload or self._blocked(backlog, now):
                     self.dropped += bool(packet.payload)
                     return
                 if not keyframe:
-                    if not self._asked_keyframe:
-                        self._asked_keyframe = True
+                    if self._asked_keyframe != layer:  # once per layer waited for
+                        self._asked_keyframe = layer
                         self.forwarder.request_keyframe(layer)
                     self.dropped += 1
                     return
@@ -178,7 +180,7 @@ class DownTrack:
         if self.layer is not None and self.layer != layer:
             self.switches += 1
         self.layer = layer
-        self._asked_keyframe = False
+        self._asked_keyframe = None
         self.keyframes_sent += 1
         if self.first_keyframe_at is None:
             self.first_keyframe_at = now
@@ -191,7 +193,7 @@ class DownTrack:
         """Stop video here; it restarts at a keyframe, with numbering that continues from here."""
         self.dropped += 1
         self.layer = None
-        self._asked_keyframe = False
+        self._asked_keyframe = None
 
     def _become_ready(self, now: float) -> bool:
         """Learn what negotiation settled (once): SSRC, payload types, mid, header extensions."""
@@ -311,7 +313,7 @@ class DownTrack:
         target = min(self.max_layer, self._loss_cap)
         if target != self.target_layer:
             self.target_layer = target
-            self._asked_keyframe = False  # the new layer's keyframe is asked for by its next packet
+            self._asked_keyframe = None  # the new layer's keyframe is asked for by its next packet
 
     def close(self) -> None:
         self.closed = True

@@ -30,6 +30,9 @@ CACHE_SIZE = 512
 """Source packets kept per video track to answer subscribers' NACKs: ~7 s at 600 kbps, ~600 KiB.
 Shared by all subscribers of the track, so a subscriber costs no packet memory of its own."""
 
+LAYER_IDLE = 0.5
+"""Seconds without a packet after which a simulcast layer counts as off."""
+
 TemplateKey = tuple[int, str, tuple[tuple[int, str], ...]]
 
 
@@ -57,10 +60,19 @@ class Forwarder:
         """Bits per second of each layer over the last full second."""
         self._bytes = [0] * layers
         self._window_start = 0.0
+        self.last_packet_at = [0.0] * layers
         self.packets = 0
         self.keyframes_seen = 0
         self._wrong_codec_logged = False
         self.closed = False
+
+    def best_active(self, wanted: int, now: float) -> int:
+        """The highest layer up to ``wanted`` that the publisher is sending now (a browser turns its
+        upper layers on only as its bandwidth estimate grows, and off when it falls)."""
+        for layer in range(wanted, 0, -1):
+            if now - self.last_packet_at[layer] < LAYER_IDLE:
+                return layer
+        return 0
 
     def request_keyframe(self, layer: int) -> None:
         self.keyframes[layer].request()
@@ -80,6 +92,7 @@ class Forwarder:
             self.sources[layer] = object()
         self.packets += 1
         now = time.monotonic()
+        self.last_packet_at[layer] = now
         self._measure(layer, len(packet.payload), now)
         keyframe = self._is_keyframe is not None and self._is_keyframe(packet.payload)
         if keyframe:
