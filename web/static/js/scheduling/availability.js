@@ -271,6 +271,10 @@ function serverFieldError(message, ruleInputs, exceptionInputs) {
   return null;
 }
 
+// Leaving with unsaved hours loses them silently otherwise (the browser asks before leaving).
+let dirty = false;
+window.addEventListener("beforeunload", (event) => { if (dirty) event.preventDefault(); });
+
 async function save(event) {
   event.preventDefault();
   clearErrors();
@@ -286,6 +290,7 @@ async function save(event) {
   say(status, t.saving);
   try {
     await api("PUT", `/api/scheduling/resources/${encodeURIComponent(resource.id)}/availability`, body);
+    dirty = false;
     await load();
     say(status, t.saved, "success");
   } catch (err) {
@@ -313,6 +318,12 @@ async function load() {
 
 async function start() {
   $("availability-form").addEventListener("submit", save);
+  for (const type of ["input", "change", "click"]) {
+    // Clicks count only on the editing buttons (add, remove, copy), not on "save" itself.
+    $("availability-form").addEventListener(type, (event) => {
+      if (type !== "click" || (event.target.closest("button") && event.target.id !== "save")) dirty = true;
+    });
+  }
   $("add-exception").addEventListener("click", () => {
     const today = todayIn(zone);
     const row = exceptionRow({ kind: "closed", reason: "", allDay: true, fromDate: today, untilDate: today,
