@@ -519,7 +519,7 @@ async def series(kind: str, sizes: list[int], frames: list[bytes], settle: float
                 for i in range(0, len(new), 16):
                     await asyncio.gather(*(s.connect(http, base) for s in new[i:i + 16]))
                 subs += new
-                await wait_connected(new)
+                await wait_connected(new, 30 + 0.2 * len(new))
                 run = {"relay": kind, **await measure(subs, sent, relay.pid, settle, window, direct_ms)}
                 runs.append(run)
                 print(json.dumps(run), file=sys.stderr, flush=True)

@@ -143,6 +143,11 @@ class Participant:
     def subscribe(self, publisher_id: str, forwarder: Forwarder) -> None:
         if not self.can_subscribe or self._closed:
             return
+        if self.subscriber is not None and self.subscriber.signalingState == "closed":
+            # aiortc closes a connection by itself once its DTLS transport is closed (the browser
+            # went away); the participant leaves when its signalling notices. Until then there is
+            # nothing to add to, and raising here would break the publisher's negotiation.
+            return
         if self.subscriber is None:
             self.subscriber = self._new_pc()
         # A new transceiver per track; its sender only lends its SSRC and RTCP to the down track.
@@ -215,7 +220,7 @@ class Participant:
             await self._dirty.wait()
             self._dirty.clear()
             pc = self.subscriber
-            if pc is None or self._closed:
+            if pc is None or self._closed or pc.signalingState == "closed":
                 continue
             try:
                 await pc.setLocalDescription(await pc.createOffer())

@@ -190,3 +190,15 @@ async def test_packets_lost_on_a_subscribers_link_are_retransmitted(room: Room) 
     downtrack = video_downtrack(lossy)
     assert downtrack.retransmitted > 10, f"only {downtrack.retransmitted} packets were retransmitted"
     assert fps >= 0.8 * 15, f"the subscriber decoded {fps:.1f} fps of 15 through 5 % loss"
+
+
+async def test_a_subscriber_whose_browser_went_away_does_not_break_a_new_publisher(room: Room) -> None:
+    await room.publisher("first")
+    gone, gone_sink = await room.subscriber("gone")
+    await until(lambda: None if frames(gone_sink, "first", "video") > 3 else "'gone' has no video yet")
+    await gone_sink.pc.close()  # the tab closed; its signalling has not noticed yet
+    await until(lambda: None if gone.subscriber is not None and gone.subscriber.signalingState == "closed"
+                else "the relay's connection to 'gone' is still open")
+    await room.publisher("second")  # subscribes 'gone' too, whose connection aiortc has closed
+    _, sink = await room.subscriber("present")
+    await until(lambda: None if frames(sink, "second", "video") > 3 else "'present' has no video of 'second'")
