@@ -394,14 +394,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_busy() -> dict[int, float]:
-    """Busy seconds of each CPU since boot (everything but idle and iowait), from /proc/stat."""
-    busy: dict[int, float] = {}
+def cpu_busy() -> dict[int, tuple[float, float]]:
+    """Per CPU since boot, from /proc/stat: busy seconds (all but idle and iowait), and of those the
+    seconds spent in softirq, where the kernel delivers loopback packets (ours, mostly)."""
+    busy: dict[int, tuple[float, float]] = {}
+    tick = os.sysconf("SC_CLK_TCK")
     for line in Path("/proc/stat").read_text().splitlines():
         name, *values = line.split()
         if name.startswith("cpu") and name != "cpu":
             ticks = [int(v) for v in values]
-            busy[int(name[3:])] = (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+            busy[int(name[3:])] = ((sum(ticks[:8]) - ticks[3] - ticks[4]) / tick, ticks[6] / tick)
     return busy
 
 
@@ -466,9 +468,14 @@ async def measure(subs: list[Subscriber], sent: dict[int, float], pid: int | Non
         "rss_mb": rss_mb(pid) if pid else 0.0,
         "loadgen_cpu_pct": round(load_pct, 1),
         # Work by other processes on each pinned CPU during the window: a run on a busy machine shows it.
-        "other_on_relay_cpu_pct": round(max(0.0, 100 * (busy1[RELAY_CPU] - busy0[RELAY_CPU]) / elapsed
+        "other_on_relay_cpu_pct": round(max(0.0, 100 * (busy1[RELAY_CPU][0] - busy0[RELAY_CPU][0]) / elapsed
                                             - (relay_pct if pid else 0.0)), 1),
-        "other_on_load_cpu_pct": round(max(0.0, 100 * (busy1[LOAD_CPU] - busy0[LOAD_CPU]) / elapsed - load_pct), 1),
+        "other_on_load_cpu_pct": round(max(0.0, 100 * (busy1[LOAD_CPU][0] - busy0[LOAD_CPU][0]) / elapsed
+                                           - load_pct), 1),
+        # Part of "other": kernel packet delivery (softirq), which loopback traffic charges to a CPU
+        # rather than to the process that sent it.
+        "softirq_relay_cpu_pct": round(100 * (busy1[RELAY_CPU][1] - busy0[RELAY_CPU][1]) / elapsed, 1),
+        "softirq_load_cpu_pct": round(100 * (busy1[LOAD_CPU][1] - busy0[LOAD_CPU][1]) / elapsed, 1),
     }
 
 
