@@ -20,7 +20,7 @@ from server.auth.sessions import CurrentUser
 from server.keys import SESSIONS
 from server.records.audit import Outcome, audit
 from server.requestctx import USER, audit_context
-from server.scheduling.models import Resource
+from server.scheduling.models import Resource, ResourceKind
 from server.scheduling.routes import ADMINS, STAFF, resource_json, roles_in
 from web.pages import login_redirect
 
@@ -82,8 +82,18 @@ async def booking_page(request: web.Request) -> dict[str, object]:
         resources = (await db.execute(select(Resource).where(Resource.tenant_id.in_(tenant_ids), Resource.active)
                                       .order_by(Resource.name))).scalars().all()
         clients = await people_of(db, staff_tenants, CLIENT_ROLES)
+        admin_tenants = await tenants_administered(db, user)
     configs = [resource_config(r, user) for r in resources]
-    return {"resources": configs, "config": {"me": user.id, "resources": configs, "clients": clients}}
+    return {"resources": configs, "admin_tenants": admin_tenants, "kinds": [k.value for k in ResourceKind],
+            "config": {"me": user.id, "resources": configs, "clients": clients}}
+
+
+async def tenants_administered(db: AsyncSession, user: CurrentUser) -> list[dict[str, object]]:
+    """Where the user may add a bookable resource, with the staff who may own one (a doctor's calendar)."""
+    tenants = {r.tenant_id: r.tenant_name for r in user.roles if r.role in ADMINS}
+    staff = await people_of(db, tenants, STAFF - ADMINS)
+    return [{"id": tenant_id, "name": name, "staff": [p for p in staff if p["tenant_id"] == tenant_id]}
+            for tenant_id, name in sorted(tenants.items(), key=lambda item: item[1])]
 
 
 @routes.get("/schedule/admin/{resource_id}/availability", name="schedule_availability")

@@ -52,9 +52,17 @@ async def text_of(page: Page, selector: str) -> str:
     return (await page.text_content(selector)) or ""
 
 
-async def open_booking(page: Page, base: str, day: date) -> None:
-    """Open /schedule and choose the 07:30 slot of ``day``."""
+async def resource_of(server: TestServer, tenant_id: str, user_id: str) -> Resource:
+    """The demo's resource of one person (the doctor's consultations, the teacher's class)."""
+    async with server.app[SESSIONS]() as db:
+        return (await db.execute(select(Resource).where(Resource.tenant_id == tenant_id,
+                                                        Resource.user_id == user_id))).scalars().one()
+
+
+async def open_booking(page: Page, base: str, resource_id: str, day: date) -> None:
+    """Open /schedule, choose the service and the 07:30 slot of ``day``."""
     await page.goto(f"{base}/schedule")
+    await page.check(f'input[name="resource"][value="{resource_id}"]')
     day_button = page.locator(f'button.day[data-day="{day.isoformat()}"]')
     await day_button.wait_for(timeout=10_000)
     assert vietnamese(day) in await day_button.inner_text()
@@ -79,8 +87,7 @@ async def test_admin_hours_patient_booking_race_and_staff_calendar(
 ) -> None:
     server, demo = live
     base = str(server.make_url("")).rstrip("/")
-    async with server.app[SESSIONS]() as db:
-        resource = (await db.execute(select(Resource).where(Resource.tenant_id == demo.facility.id))).scalars().one()
+    resource = await resource_of(server, demo.facility.id, demo.users["doctor"].id)
     today = datetime.now(VN).date()
     holiday = next_weekday(today + timedelta(days=1))
     booking_day = next_weekday(holiday)
@@ -143,7 +150,7 @@ async def test_admin_hours_patient_booking_race_and_staff_calendar(
     watch_errors(first, errors, "patient1")
     watch_errors(second, errors, "patient2")
     for page in (first, second):
-        await open_booking(page, base, booking_day)
+        await open_booking(page, base, resource.id, booking_day)
         assert await page.locator("#subject-field").is_hidden()  # patients book for themselves only
         assert await page.locator(f'button.day[data-day="{holiday.isoformat()}"]').count() == 0  # the holiday
         saturday = next(today + timedelta(days=i) for i in range(1, 8) if (today + timedelta(days=i)).weekday() == 5)
@@ -225,8 +232,7 @@ async def test_teacher_calendar_shows_the_class_timetable(
     """Recurring sessions (the demo's maths lessons, Monday and Wednesday 07:30) appear beside bookings."""
     server, demo = live
     base = str(server.make_url("")).rstrip("/")
-    async with server.app[SESSIONS]() as db:
-        resource = (await db.execute(select(Resource).where(Resource.tenant_id == demo.school.id))).scalars().one()
+    resource = await resource_of(server, demo.school.id, demo.users["teacher"].id)
     errors: list[str] = []
     teacher = await new_user_page(demo.users["teacher"].email)
     watch_errors(teacher, errors, "teacher")
@@ -257,6 +263,8 @@ async def test_nurse_books_for_a_patient_who_moves_then_cancels_it(
     watch_errors(nurse, errors, "nurse")
     await nurse.click("a.nav-schedule")  # the header link
     await nurse.wait_for_url("**/schedule")
+    resource = await resource_of(server, demo.facility.id, demo.users["doctor"].id)
+    await nurse.check(f'input[name="resource"][value="{resource.id}"]')
     await nurse.locator("#subject-field").wait_for(state="visible")
     await nurse.select_option("#subject", label=patient.display_name)
     await nurse.locator("button.day").first.click()
@@ -308,4 +316,39 @@ async def test_nurse_books_for_a_patient_who_moves_then_cancels_it(
         (BookingStatus.CANCELLED, demo.users["nurse"].id, "rescheduled"),
         (BookingStatus.CANCELLED, patient.id, ""),
     ]
+    assert not errors, errors
+
+
+async def test_admin_adds_a_calendar_and_goes_on_to_its_hours(
+    live: tuple[TestServer, Demo], new_user_page: Callable[[str], Awaitable[Page]],
+) -> None:
+    server, demo = live
+    base = str(server.make_url("")).rstrip("/")
+    errors: list[str] = []
+    admin = await new_user_page(demo.users["facility_admin"].email)
+    watch_errors(admin, errors, "admin")
+    await admin.goto(f"{base}/schedule")
+    await admin.click("#new-resource summary")
+    form = admin.locator("#resource-form")
+    await form.locator('input[name="name"]').fill("Phòng tiêm chủng")
+    await form.locator('select[name="kind"]').select_option("room")
+    await form.locator('select[name="user_id"]').select_option(label=demo.users["nurse"].display_name)
+    await form.locator('input[name="slot_minutes"]').fill("10")
+    await form.locator('input[name="capacity"]').fill("0")
+    await form.locator('button[type="submit"]').click()
+    error = admin.locator("#new-capacity-error")
+    await error.wait_for(state="visible")
+    assert "từ 1 đến 500" in await error.inner_text()
+    await form.locator('input[name="capacity"]').fill("3")
+    await form.locator('button[type="submit"]').click()
+    await admin.wait_for_url("**/schedule/admin/*/availability")
+    await admin.wait_for_selector("body[data-ready=true]")
+    assert "Phòng tiêm chủng" in await admin.locator("h1").inner_text()
+    assert "10 phút" in await admin.locator("#settings").inner_text()
+
+    async with server.app[SESSIONS]() as db:
+        created = (await db.execute(select(Resource).where(Resource.name == "Phòng tiêm chủng"))).scalars().one()
+    assert (created.tenant_id, created.kind.value, created.user_id, created.slot_minutes, created.capacity) == \
+        (demo.facility.id, "room", demo.users["nurse"].id, 10, 3)
+    assert admin.url.endswith(f"/schedule/admin/{created.id}/availability")
     assert not errors, errors

@@ -69,7 +69,8 @@ async def test_booking_page_is_vietnamese_by_default_and_lists_the_tenants_servi
     assert "Đặt lịch hẹn" in html and "Lịch hẹn của tôi" in html and "Book an appointment" not in html
     assert facility.name in html and school.name not in html
     config = page_config(html)
-    assert [r["id"] for r in config["resources"]] == [facility.id]  # type: ignore[index,union-attr]
+    ids = {r["id"] for r in config["resources"]}  # type: ignore[index,union-attr]
+    assert facility.id in ids and school.id not in ids
     assert config["clients"] == []  # a patient books only for themselves
     i18n = json.loads(re.search(r'id="i18n">(.*?)</script>', html, re.S).group(1))  # type: ignore[union-attr]
     assert i18n["weekdays"][0] == "Thứ Hai"
@@ -140,3 +141,17 @@ async def test_another_tenants_resource_is_not_found_and_audited(client: TestCli
     response = await client.get(path.format(id="no-such-resource"))
     assert response.status == 404
     assert len(await denials(client, action, "no-such-resource")) == 1
+
+
+async def test_only_administrators_get_the_new_calendar_form(client: TestClient, demo: Demo) -> None:
+    await login(client, demo.users["nurse"].email)
+    assert 'id="resource-form"' not in await (await client.get("/schedule")).text()
+
+    await login(client, demo.users["facility_admin"].email)
+    html = await (await client.get("/schedule")).text()
+    assert 'id="resource-form"' in html and "Thêm lịch mới" in html
+    assert f'<input type="hidden" name="tenant" id="new-tenant" value="{demo.facility.id}">' in html
+    owners = set(re.findall(r'<option value="[^"]+" data-tenant="[^"]+">([^<]+)</option>', html))
+    # The calendar may belong to a doctor or nurse of this facility; never a patient, never the school.
+    assert owners == {demo.users["doctor"].display_name, demo.users["nurse"].display_name}
+    assert "/static/js/scheduling/new_resource.js" in html
