@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 from collections.abc import Callable
 from typing import Any
@@ -53,6 +54,8 @@ from aiortc.rtp import (
     pack_remb_fci,
     unwrap_rtx,
 )
+
+log = logging.getLogger(__name__)
 
 
 def _private(obj: object, owner: str, name: str) -> Any:
@@ -117,8 +120,12 @@ class ReceiverTap:
             self.layer_ssrcs[layer] = packet.ssrc
         else:
             self.media_ssrc = packet.ssrc
-        # Forward first: the RTCP below awaits a send, which must not delay the media.
-        self._on_packet(packet, layer)
+        # Forward first: the RTCP below awaits a send, which must not delay the media. An error must
+        # not escape into aiortc's receive loop: its task would end and the connection with it.
+        try:
+            self._on_packet(packet, layer)
+        except Exception:
+            log.exception("forwarding a packet failed")
         if self._nack is not None and self._nack.add(packet):
             await self._receiver._send_rtcp_nack(packet.ssrc, sorted(self._nack.missing))
         rtcp_ssrc = _private(self._receiver, "RTCRtpReceiver", "rtcp_ssrc")

@@ -103,7 +103,16 @@ class Forwarder:
             cache[packet.sequence_number % CACHE_SIZE] = packet
         templates: dict[TemplateKey, tuple[bytes, bytes]] = {}
         for downtrack in self.downtracks:
-            downtrack.forward(packet, layer, keyframe, templates, now)
+            try:
+                downtrack.forward(packet, layer, keyframe, templates, now)
+            except Exception:
+                # One subscriber's failure must not cost the others this packet, nor reach aiortc's
+                # receive loop, whose task would end and take the publisher's media with it.
+                log.exception("forwarding %s's %s to %s failed; that subscriber stops receiving it",
+                              self.publisher_id, self.kind, downtrack.subscriber_id)
+                downtrack.closed = True
+        if any(d.closed for d in self.downtracks):
+            self.downtracks = [d for d in self.downtracks if not d.closed]
 
     def _measure(self, layer: int, size: int, now: float) -> None:
         self._bytes[layer] += size

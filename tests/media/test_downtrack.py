@@ -210,3 +210,23 @@ async def test_simulcast_layers_switch_at_keyframes_with_continuous_numbering(
     downtrack.set_max_layer(None)
     frame(KEY)
     assert downtrack.layer == 2
+
+
+class BrokenPath(MemoryPath):
+    def send(self, packet: bytes) -> None:
+        raise RuntimeError("this subscriber's transport broke")
+
+
+async def test_a_failing_subscriber_costs_the_others_nothing(setup: Setup) -> None:
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        transceiver = pc.addTransceiver(SilentTrack("video"), direction="sendonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        broken = DownTrack(setup.video, "broken", transceiver, BrokenPath())
+        setup.video.downtracks.insert(0, broken)  # served first, before the healthy one
+        setup.frame(KEY, 3)
+        setup.frame(DELTA, 3)
+        assert len(setup.sent("video")) == 6, "the healthy subscriber lost packets to the broken one"
+        assert broken.closed and broken not in setup.video.downtracks
+    finally:
+        await pc.close()
