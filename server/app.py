@@ -40,6 +40,7 @@ from server.plugins import Plugin, load_plugins
 from server.records.documents import routes as documents
 from server.records.documents.storage import LocalStorage
 from server.records.fhir import routes as fhir
+from server.records.fhir.export import export_ctx
 from server.records.retention import retention_ctx
 from server.rooms.policy import ROOM_CHECKS
 from server.scheduling import feeds, series_routes
@@ -114,7 +115,8 @@ def create_app(settings: Settings, plugins: list[Plugin] | None = None) -> web.A
     app[BACKGROUND] = set()
     app[ROOM_CHECKS] = []
     app[DOCUMENT_STORAGE] = LocalStorage(settings.data_dir / "documents")
-    app.cleanup_ctx.extend([database_ctx, background_ctx, bus_ctx, media_ctx])
+    # export_ctx after database_ctx: contexts close in reverse, so exports stop before the database closes.
+    app.cleanup_ctx.extend([database_ctx, background_ctx, bus_ctx, media_ctx, export_ctx])
     if settings.reminders_enabled:
         app.cleanup_ctx.append(reminders_ctx)
     if settings.retention_enabled:

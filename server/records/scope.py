@@ -31,10 +31,21 @@ class Scope:
     """Tenants whose audit rows the user may read; empty for everyone but administrators."""
     is_patient: bool
     """The user is a patient somewhere, so may read their own Patient resource."""
+    roles: frozenset[tuple[str, Role]] = frozenset()
+    """(tenant, role) of every role the user holds: the calendars, bookings and documents rules are
+    per tenant and per role (server/scheduling/routes.py, server/records/documents/access.py)."""
 
     @property
     def may_read_audit(self) -> bool:
         return self.audit is None or bool(self.audit)
+
+    def roles_in(self, tenant_id: str) -> frozenset[Role]:
+        return frozenset(role for tenant, role in self.roles if tenant == tenant_id)
+
+    @property
+    def tenants(self) -> frozenset[str]:
+        """Every tenant the user has a role in; the platform administrator's is only the platform."""
+        return frozenset(tenant for tenant, _ in self.roles)
 
 
 def _tenants(user: CurrentUser, roles: frozenset[Role]) -> frozenset[str]:
@@ -52,4 +63,5 @@ def scope_of(user: CurrentUser) -> Scope:
         patients=_tenants(user, PATIENT_READERS),
         audit=None if platform else _tenants(user, AUDIT_READERS),
         is_patient=user.has_role(Role.PATIENT),
+        roles=frozenset((r.tenant_id, r.role) for r in user.roles),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -22,12 +22,16 @@ from server.auth.passwords import hash_password
 from server.demo import Demo
 from server.keys import SESSIONS
 from server.records.audit import AuditContext, AuditEvent, Outcome, audit_row
+from server.scheduling.models import AvailabilityRule, Resource, ResourceKind
 from tests.conftest import DEMO_PASSWORD, make_settings, seed
 
 FHIR_JSON = "application/fhir+json"
 # fhir.resources 8 models R4B (4.3.0) and STU3, not 4.0.1 itself; for every type served here R4B is
 # the R4 definition unchanged, so a resource valid in R4B is valid in R4.
-SERVED = {"Organization", "Practitioner", "PractitionerRole", "Patient", "AuditEvent"}
+SERVED = {"Organization", "Practitioner", "PractitionerRole", "Patient", "AuditEvent", "HealthcareService",
+          "Schedule", "Slot", "Appointment", "DocumentReference"}
+# Slots are computed per Schedule: a Slot search needs schedule=..., so "search everything" skips it.
+SEARCHABLE_ALONE = SERVED - {"Slot"}
 
 
 def validate(resource: dict[str, Any]) -> None:
@@ -139,3 +143,39 @@ async def fhir_get(client: TestClient, path: str, key: str | None = None, **kwar
     if response.status >= 400:
         assert body["resourceType"] == "OperationOutcome", body
     return response.status, body
+
+
+async def fhir_post(client: TestClient, path: str, body: Any, key: str | None = None,
+                    headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    """POST to a /fhir/R4 path; checks the content type and validates the answer, whatever the status."""
+    response = await client.post(path if path.startswith("/") else f"/fhir/R4/{path}", json=body,
+                                 headers={**(bearer(key) if key else {}), **(headers or {}),
+                                          "Content-Type": "application/fhir+json"})
+    assert response.content_type == FHIR_JSON, f"{path}: content type {response.content_type}"
+    answer = await response.json(content_type=None)
+    validate(answer)
+    if response.status >= 400:
+        assert answer["resourceType"] == "OperationOutcome", answer
+    return response.status, answer
+
+
+async def open_resource(client: TestClient, tenant: Tenant, name: str, *, user: User | None = None,
+                        kind: ResourceKind = ResourceKind.PRACTITIONER, capacity: int = 1) -> Resource:
+    """A resource open every day 07:30–11:30 Vietnam time, in 30-minute slots, bookable right away."""
+    async with client.app[SESSIONS].begin() as db:
+        resource = Resource(tenant_id=tenant.id, kind=kind, name=name, user_id=user.id if user else None,
+                            slot_minutes=30, min_notice_minutes=0, capacity=capacity)
+        db.add(resource)
+        await db.flush()
+        db.add_all(AvailabilityRule(resource_id=resource.id, weekday=d, start_time=time(7, 30), end_time=time(11, 30))
+                   for d in range(7))
+    return resource
+
+
+def book_body(slot: str, patient: str | None = None, comment: str | None = None) -> dict[str, object]:
+    parameters: list[dict[str, object]] = [{"name": "slot", "valueReference": {"reference": f"Slot/{slot}"}}]
+    if patient:
+        parameters.append({"name": "patient", "valueReference": {"reference": f"Patient/{patient}"}})
+    if comment:
+        parameters.append({"name": "comment", "valueString": comment})
+    return {"resourceType": "Parameters", "parameter": parameters}

@@ -21,6 +21,7 @@ from server.records.fhir.types import TYPES
 from tests.conftest import login
 from tests.integration.fhir_support import (
     FHIR_JSON,
+    SEARCHABLE_ALONE,
     SERVED,
     World,
     add_audit_row,
@@ -65,7 +66,9 @@ async def test_metadata_lists_exactly_what_is_served(client: TestClient) -> None
     for resource in rest["resource"]:
         assert [i["code"] for i in resource["interaction"]] == ["read", "search-type"]
         assert {p["name"] for p in resource["searchParam"]} == set(TYPES[resource["type"]].params) | {"_count"}
-    assert "operation" not in rest  # no $book, no $export yet
+        assert [o["name"] for o in resource.get("operation", [])] == (["book"] if resource["type"] == "Appointment"
+                                                                       else [])
+    assert [o["name"] for o in rest["operation"]] == ["export"]
 
 
 @pytest.mark.parametrize("who", ["platform_admin", "facility_admin", "doctor", "patient1", "teacher"])
@@ -76,7 +79,7 @@ async def test_every_answer_validates(app_world: tuple[TestClient, World], who: 
                         target_type="Patient", target_id=world.users["patient1"].id, tenant=world.facility)
     key = world.keys[who]
     seen = 0
-    for name in sorted(SERVED):
+    for name in sorted(SEARCHABLE_ALONE):
         status, bundle = await fhir_get(client, name, key)
         if status == 404:
             assert name == "AuditEvent" and who not in {"platform_admin", "facility_admin"}
@@ -175,7 +178,7 @@ async def test_bad_parameters_are_400(sqlite_world: tuple[TestClient, World], qu
 async def test_errors_are_operation_outcomes(sqlite_world: tuple[TestClient, World]) -> None:
     client, world = sqlite_world
     key = world.keys["doctor"]
-    for path, status, code in [("HealthcareService", 404, "not-supported"), ("$export", 404, "not-supported"),
+    for path, status, code in [("Encounter", 404, "not-supported"), ("$everything", 404, "not-supported"),
                                ("/fhir/R5/Patient", 404, "not-supported"), ("/fhir/", 404, "not-supported"),
                                ("Patient/no-such-id", 404, "not-found"), ("Patient/bad id!", 404, "not-found")]:
         got, outcome = await fhir_get(client, path, key)
@@ -199,7 +202,7 @@ async def test_session_cookie_works_for_get_only(sqlite_world: tuple[TestClient,
     csrf = await login(client, world.users["patient1"].email)
     status, patient = await fhir_get(client, f"Patient/{world.users['patient1'].id}")
     assert status == 200 and patient["id"] == world.users["patient1"].id
-    # Writes with a cookie are refused even with a valid CSRF token: the API is read-only.
+    # Writes with a cookie are refused even with a valid CSRF token: resources are read-only.
     response = await client.post("/fhir/R4/Patient", headers={"X-CSRF-Token": csrf}, json={})
     assert response.status == 405
 

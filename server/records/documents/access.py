@@ -26,13 +26,17 @@ def may_write(user: CurrentUser, tenant_id: str, subject_type: SubjectType) -> b
 
 
 def may_read(user: CurrentUser, document: Document) -> bool:
-    roles = roles_in(user, document.tenant_id)
+    return may_read_with(user.id, roles_in(user, document.tenant_id), document)
+
+
+def may_read_with(user_id: str, roles: frozenset[Role], document: Document) -> bool:
+    """may_read from the user's id and roles in the document's tenant (the FHIR API has no session)."""
     if roles & WRITERS[document.subject_type]:
         return True
     if document.subject_type == SubjectType.CLASS:
         return Role.STUDENT in roles
     own = SELF_ROLE.get(document.subject_type)
-    return own is not None and own in roles and document.subject_id == user.id
+    return own is not None and own in roles and document.subject_id == user_id
 
 
 def signer_role(user: CurrentUser, document: Document) -> Role | None:

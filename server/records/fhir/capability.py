@@ -5,10 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 
 from server.records.fhir.resources import Resource, instant
-from server.records.fhir.types import TYPES
+from server.records.fhir.types import SYSTEM_OPERATIONS, TYPES, Operation
 
 FHIR_VERSION = "4.0.1"
 SOFTWARE_VERSION = "0.1.0"
+
+
+def _operations(operations: tuple[Operation, ...]) -> dict[str, list[dict[str, str]]]:
+    if not operations:
+        return {}
+    return {"operation": [{"name": o.name, "definition": o.definition, "documentation": o.documentation}
+                          for o in operations]}
 
 
 def capability_statement(base_url: str, started: datetime) -> Resource:
@@ -18,6 +25,7 @@ def capability_statement(base_url: str, started: datetime) -> Resource:
         "searchParam": [{"name": name, "type": kind, "documentation": doc}
                         for name, (kind, doc) in sorted(t.params.items())]
                        + [{"name": "_count", "type": "number", "documentation": "page size (at most 200)"}],
+        **_operations(t.operations),
     } for t in TYPES.values()]
     return {
         "resourceType": "CapabilityStatement",
@@ -30,8 +38,10 @@ def capability_statement(base_url: str, started: datetime) -> Resource:
         "format": ["application/fhir+json", "json"],
         "rest": [{
             "mode": "server",
-            "documentation": "Authenticate with a bearer API key (caunoi apikey) or a browser session (GET only).",
+            "documentation": ("Authenticate with a bearer API key (caunoi apikey) or a browser session (reads only; "
+                              "$book and $export need the API key)."),
             "security": {"service": [{"text": "Bearer API key"}], "cors": False},
             "resource": resources,
+            **_operations(SYSTEM_OPERATIONS),
         }],
     }

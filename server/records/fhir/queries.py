@@ -31,7 +31,17 @@ class Found:
     total: int = 0
 
 
-Searcher = Callable[[AsyncSession, Scope, SearchRequest, str], Awaitable[Found]]
+@dataclass(frozen=True)
+class Context:
+    """What a search needs besides the database and the reader."""
+
+    zone: str
+    """Where a date without a time is a local day (CAUNOI_TIMEZONE)."""
+    public_url: str
+    """The server as clients reach it, for links out of the FHIR API (document content)."""
+
+
+Searcher = Callable[[AsyncSession, Scope, SearchRequest, Context], Awaitable[Found]]
 
 
 def fold(text: str) -> str:
@@ -47,7 +57,7 @@ def name_matches(name: str, wanted: Iterable[str]) -> bool:
     return any(folded.startswith(fold(w)) or any(word.startswith(fold(w)) for word in words) for w in wanted)
 
 
-def _page(items: Sequence[tuple[Resource, str | None]], search: SearchRequest) -> Found:
+def page(items: Sequence[tuple[Resource, str | None]], search: SearchRequest) -> Found:
     return Found(page=list(items[search.offset:search.offset + search.count]), total=len(items))
 
 
@@ -55,7 +65,7 @@ def _within(column: object, tenants: frozenset[str] | None) -> object:
     return True if tenants is None else column.in_(sorted(tenants))  # type: ignore[attr-defined]
 
 
-async def organizations(db: AsyncSession, scope: Scope, search: SearchRequest, zone: str) -> Found:
+async def organizations(db: AsyncSession, scope: Scope, search: SearchRequest, ctx: Context) -> Found:
     types = search.any_of("type")
     kinds = {k for k, (code, _) in ORG_TYPES.items() if types is None or code in types or k.value in types}
     rows = (await db.execute(
@@ -65,7 +75,7 @@ async def organizations(db: AsyncSession, scope: Scope, search: SearchRequest, z
     ids, names = search.any_of("_id"), search.any_of("name")
     found = [(build.organization(t), t.id) for t in rows
              if t.kind in kinds and (ids is None or t.id in ids) and (names is None or name_matches(t.name, names))]
-    return _page(found, search)
+    return page(found, search)
 
 
 async def _people(db: AsyncSession, roles: frozenset[Role], condition: object) -> list[tuple[RoleAssignment, User]]:
@@ -92,14 +102,14 @@ def _person_filter(user: User, search: SearchRequest) -> bool:
     return (ids is None or user.id in ids) and (names is None or name_matches(user.display_name, names))
 
 
-async def practitioners(db: AsyncSession, scope: Scope, search: SearchRequest, zone: str) -> Found:
+async def practitioners(db: AsyncSession, scope: Scope, search: SearchRequest, ctx: Context) -> Found:
     rows = await _people(db, PRACTITIONER_ROLES, _within(RoleAssignment.tenant_id, scope.staff))
     found = [(build.practitioner(user), tenants[0]) for user, tenants in _by_user(rows)
              if _person_filter(user, search)]
-    return _page(found, search)
+    return page(found, search)
 
 
-async def practitioner_roles(db: AsyncSession, scope: Scope, search: SearchRequest, zone: str) -> Found:
+async def practitioner_roles(db: AsyncSession, scope: Scope, search: SearchRequest, ctx: Context) -> Found:
     rows = await _people(db, PRACTITIONER_ROLES, _within(RoleAssignment.tenant_id, scope.staff))
     ids = search.any_of("_id")
     people = search.any_of("practitioner")
@@ -110,10 +120,10 @@ async def practitioner_roles(db: AsyncSession, scope: Scope, search: SearchReque
     found = [(build.practitioner_role(a, user), a.tenant_id) for a, user in rows
              if (ids is None or a.id in ids) and (people is None or user.id in people)
              and (orgs is None or a.tenant_id in orgs) and (codes is None or ROLE_CODES[a.role][0] in codes)]
-    return _page(found, search)
+    return page(found, search)
 
 
-async def patients(db: AsyncSession, scope: Scope, search: SearchRequest, zone: str) -> Found:
+async def patients(db: AsyncSession, scope: Scope, search: SearchRequest, ctx: Context) -> Found:
     visible = RoleAssignment.tenant_id.in_(sorted(scope.patients))
     # A patient sees their own record, whichever facility they are a patient of.
     condition = or_(visible, RoleAssignment.user_id == scope.user_id) if scope.is_patient else visible
@@ -122,10 +132,10 @@ async def patients(db: AsyncSession, scope: Scope, search: SearchRequest, zone: 
     orgs = None if orgs is None else tuple(strip_reference(o, ["Organization"]) for o in orgs)
     found = [(build.patient(user, tenants), tenants[0]) for user, tenants in _by_user(rows)
              if _person_filter(user, search) and (orgs is None or set(orgs) & set(tenants))]
-    return _page(found, search)
+    return page(found, search)
 
 
-def _single(search: SearchRequest, name: str, types: list[str] | None = None) -> str | None:
+def single(search: SearchRequest, name: str, types: list[str] | None = None) -> str | None:
     values = search.any_of(name)
     if values is None:
         return None
@@ -134,19 +144,19 @@ def _single(search: SearchRequest, name: str, types: list[str] | None = None) ->
     return strip_reference(values[0], types) if types else values[0]
 
 
-async def audit_events(db: AsyncSession, scope: Scope, search: SearchRequest, zone: str) -> Found:
-    outcome_code = _single(search, "outcome")
+async def audit_events(db: AsyncSession, scope: Scope, search: SearchRequest, ctx: Context) -> Found:
+    outcome_code = single(search, "outcome")
     outcomes = {code: outcome for outcome, code in OUTCOME_CODES.items()}
     if outcome_code is not None and outcome_code not in outcomes:
         raise bad_parameter(f"outcome is one of {', '.join(sorted(outcomes))}")
-    subtype = _single(search, "subtype")
-    patient = _single(search, "patient", ["Patient"])
-    entity = _single(search, "entity", sorted(build.FHIR_TARGETS))
+    subtype = single(search, "subtype")
+    patient = single(search, "patient", ["Patient"])
+    entity = single(search, "entity", sorted(build.FHIR_TARGETS))
     if patient is not None and entity is not None and patient != entity:
         raise bad_parameter("patient and entity name different targets; give one")
     f = AuditFilter(
-        event_id=_single(search, "_id"),
-        actor_id=_single(search, "agent", ["Practitioner", "Patient"]),
+        event_id=single(search, "_id"),
+        actor_id=single(search, "agent", ["Practitioner", "Patient"]),
         target_id=patient or entity,
         target_type="Patient" if patient else None,
         action=subtype.rpartition("|")[2] if subtype else None,  # accept system|code
@@ -154,6 +164,6 @@ async def audit_events(db: AsyncSession, scope: Scope, search: SearchRequest, zo
     )
     dates = search.any_of("date")
     if dates:
-        f = f.narrowed(*date_bounds(dates, zone))
+        f = f.narrowed(*date_bounds(dates, ctx.zone))
     rows, total = await search_audit(db, f, scope.audit, limit=search.count, offset=search.offset)
     return Found(page=[(build.audit_event(row), row.tenant_id) for row in rows], total=total)

@@ -7,9 +7,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from server.records.fhir import queries
+from server.records.fhir import appointments, calendars, documents, queries
 from server.records.fhir.queries import Searcher
 from server.records.scope import Scope
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    definition: str
+    """The canonical URL of what it follows (ours where no published definition matches)."""
+    documentation: str
+
+
+BOOK = Operation("book", "urn:caunoi:fhir:OperationDefinition/appointment-book",
+                 "POST a Parameters resource (slot, patient, comment) with a bearer API key; "
+                 "201 with the Appointment, 409 when the slot was taken")
+EXPORT = Operation("export", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export",
+                   "Bulk Data export of the tenants you administer (Prefer: respond-async, bearer API key)")
+# Operations on the whole server (GET /fhir/R4/$name).
+SYSTEM_OPERATIONS = (EXPORT,)
 
 
 @dataclass(frozen=True)
@@ -20,6 +37,8 @@ class ResourceType:
     """name -> (FHIR search parameter type, what it matches)."""
     repeatable: frozenset[str] = field(default_factory=frozenset)
     """Parameters that may be given more than once (all must hold)."""
+    operations: tuple[Operation, ...] = ()
+    """Type-level operations (POST /fhir/R4/{type}/$name)."""
 
     def allowed(self, scope: Scope) -> bool:
         """May this reader use the type at all? Only AuditEvent is restricted (to administrators)."""
@@ -52,4 +71,32 @@ TYPES: dict[str, ResourceType] = {t.name: t for t in [
         "date": ("date", "when it was recorded; eq, ge, le, gt, lt; repeat for a range"),
         "subtype": ("token", "our action name, e.g. fhir.read, auth.login"),
         "outcome": ("token", "0 success, 4 denied, 8 failure")}, repeatable=frozenset({"date"})),
+    ResourceType("HealthcareService", calendars.healthcare_services, {
+        **ID, **NAME,
+        "organization": ("reference", "the Organization offering it"),
+        "service-category": ("token", "practitioner, teacher, class, room or service"),
+        "active": ("token", "true or false")}),
+    ResourceType("Schedule", calendars.schedules, {
+        **ID,
+        "actor": ("reference", "the HealthcareService or the Practitioner"),
+        "active": ("token", "true or false")}),
+    ResourceType("Slot", calendars.slots, {
+        **ID,
+        "schedule": ("reference", "the Schedule (required unless _id is given)"),
+        "start": ("date", "when the slot starts; ge, le, gt, lt; repeat for a range (default: the next 7 days, "
+                          "at most 62)"),
+        "status": ("token", "free or busy")}, repeatable=frozenset({"start"})),
+    ResourceType("Appointment", appointments.appointments, {
+        **ID,
+        "patient": ("reference", "the Patient it is for"),
+        "actor": ("reference", "a participant: Patient, Practitioner or HealthcareService"),
+        "date": ("date", "when it starts; eq, ge, le, gt, lt; repeat for a range"),
+        "status": ("token", "booked or cancelled")}, repeatable=frozenset({"date"}), operations=(BOOK,)),
+    ResourceType("DocumentReference", documents.document_references, {
+        **ID,
+        "patient": ("reference", "the Patient it is about"),
+        "subject": ("reference", "what it is about: a Patient, or the id of a student or a class"),
+        "type": ("token", "note, minutes, report, prescription, consent or attachment"),
+        "date": ("date", "when it was created; eq, ge, le, gt, lt; repeat for a range")},
+        repeatable=frozenset({"date"})),
 ]}
