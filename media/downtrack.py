@@ -36,7 +36,7 @@ from aiortc.rtp import (
 )
 
 from media.aiortc_taps import DatagramPath, SenderTap, header_extensions, negotiated
-from media.rtp_rewrite import Rewriter, rewrite
+from media.rtp_rewrite import Rewriter, rewrite, seq_newer
 
 if TYPE_CHECKING:
     from media.forwarder import Forwarder, TemplateKey
@@ -93,6 +93,7 @@ class DownTrack:
         self._loss_cap = top
         self._loss_cap_at = 0.0
         self.switches = 0
+        self._epoch_start = 0
         self._asked_keyframe: int | None = None
         self.muted = False
         """Set by the subscriber ("audio only", a hidden tile): video is not sent."""
@@ -177,6 +178,9 @@ class DownTrack:
         else:  # another layer or a new SSRC: timestamps are unrelated, so use the wall clock
             gap = int((now - self._last_sent_at) * self.forwarder.clock_rate)
         rewriter.switch_source(source, packet.sequence_number, packet.timestamp, gap)
+        # Output numbers before this one came from another stream (or another offset): a NACK for
+        # them cannot be answered from this stream's cache.
+        self._epoch_start = (rewriter.last_out_seq + 1) & 0xFFFF
         if self.layer is not None and self.layer != layer:
             self.switches += 1
         self.layer = layer
@@ -266,11 +270,13 @@ class DownTrack:
 
     def _retransmit(self, lost: list[int]) -> None:
         """Answer a NACK from the shared packet cache, over RTX when negotiated (RFC 4588)."""
-        if not self._ready:
+        layer = self.layer if self.video else 0
+        if not self._ready or layer is None:
             return
         for out_seq in lost:
+            if self.video and seq_newer(self._epoch_start, out_seq):
+                continue  # sent before the current stream started
             in_seq = self._rewriter.source_seq(out_seq)
-            layer = self.layer if self.layer is not None else 0
             packet = self.forwarder.cached(layer, in_seq) if in_seq is not None else None
             if packet is None:
                 continue

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import RTCP_RTPFB_NACK, RtcpRtpfbPacket, RtpPacket
 
 from media.aiortc_taps import SilentTrack
 from media.downtrack import AUDIO_MAX_BACKLOG, DownTrack
@@ -207,6 +207,14 @@ async def test_simulcast_layers_switch_at_keyframes_with_continuous_numbering(
     assert len({p.ssrc for p in sent}) == 1
     assert all((b.timestamp - a.timestamp) % (1 << 32) < 90000 for a, b in itertools.pairwise(sent))
     assert [p.payload[:2] for p in sent[4:6]] == [KEY[:2], bytes([0x00]) + KEY[1:2]], "the switch began at a keyframe"
+    # NACKs: a packet of the current layer is resent; one sent from the old layer is not (the cache
+    # of the layer now sent holds other packets under those numbers).
+    before = len(path.sent)
+    downtrack._on_rtcp(RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=1, media_ssrc=downtrack._ssrc,
+                                       lost=[sent[4].sequence_number, sent[0].sequence_number]))
+    resent = path.sent[before:]
+    assert len(resent) == 1 and resent[0].payload[2:] == sent[4].payload  # RTX: original seq, payload
+    assert int.from_bytes(resent[0].payload[:2], "big") == sent[4].sequence_number
     downtrack.set_max_layer(None)
     frame(KEY)
     assert downtrack.layer == 2
