@@ -9,7 +9,7 @@ import math
 import os
 import time
 
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import AUDIO_PTIME, MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RTCP_PSFB_FIR, RTCP_PSFB_PLI, RtcpPsfbPacket, RtpPacket, is_rtcp
 from av import AudioFrame, VideoFrame
@@ -184,10 +184,14 @@ def count_keyframe_requests(pc: RTCPeerConnection) -> list[float]:
     return times
 
 
-async def publish(participant: object, noise: bool = False) -> RTCPeerConnection:
-    """Offer a video and an audio track to the SFU on the publisher connection."""
+async def publish(participant: object, noise: bool = False, video_codec: str | None = None) -> RTCPeerConnection:
+    """Offer a video and an audio track to the SFU on the publisher connection (``video_codec``,
+    e.g. "video/H264", to offer only that codec, as an encoder box would)."""
     pc = new_pc()
-    pc.addTransceiver(ColourTrack(noise), direction="sendonly")
+    video = pc.addTransceiver(ColourTrack(noise), direction="sendonly")
+    if video_codec is not None:
+        video.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("video").codecs
+                                   if c.mimeType in (video_codec, "video/rtx")])
     pc.addTransceiver(ToneTrack(), direction="sendonly")
     await pc.setLocalDescription(await pc.createOffer())
     answer = await participant.handle_publisher_offer(pc.localDescription.sdp)  # type: ignore[attr-defined]

@@ -202,3 +202,20 @@ async def test_a_subscriber_whose_browser_went_away_does_not_break_a_new_publish
     await room.publisher("second")  # subscribes 'gone' too, whose connection aiortc has closed
     _, sink = await room.subscriber("present")
     await until(lambda: None if frames(sink, "second", "video") > 3 else "'present' has no video of 'second'")
+
+
+async def test_h264_is_forwarded_to_subscribers_in_h264(room: Room) -> None:
+    """A publisher that sends H.264 (an encoder box, an iPhone): subscribers are offered H.264 only,
+    and receive the publisher's bytes."""
+    teacher = room.room.add("encoder", SubscriberSink(), can_publish=True, can_subscribe=False)
+    pc = await publish(teacher, video_codec="video/H264")
+    room.pcs.append(pc)
+    sent = record_payloads(pc, "video", "sent")
+    _, sink = await room.subscriber("student")
+    await until(lambda: None if sink.pc.getTransceivers() else "the student has no transceivers yet")
+    received = record_payloads(sink.pc, "video", "received")
+    await until(lambda: None if frames(sink, "encoder", "video") > 10 else "the student decoded no H.264")
+    offered = [line for line in sink.pc.remoteDescription.sdp.splitlines() if line.startswith("a=rtpmap:")]
+    assert any("H264/90000" in line for line in offered) and not any("VP8" in line for line in offered)
+    assert received and all(p in set(sent) for p in received)
+    assert teacher.published["video"].keyframes_seen > 0, "H.264 keyframes were not recognised"
