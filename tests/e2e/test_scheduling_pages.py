@@ -16,7 +16,14 @@ from sqlalchemy import select
 
 from server.demo import Demo
 from server.keys import SESSIONS
-from server.scheduling.models import AvailabilityException, AvailabilityRule, Booking, BookingStatus, Resource
+from server.scheduling.models import (
+    AvailabilityException,
+    AvailabilityRule,
+    Booking,
+    BookingStatus,
+    OccurrenceChange,
+    Resource,
+)
 from tests.e2e.helpers import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -247,6 +254,21 @@ async def test_teacher_calendar_shows_the_class_timetable(
     await lesson.wait_for(timeout=10_000)
     text = await lesson.inner_text()
     assert "07:30–08:10" in text and "Toán 5A" in text and "Buổi định kỳ" in text
+
+    # The teacher is ill that day: only that lesson is called off.
+    await lesson.locator(".cancel-open").click()
+    await lesson.locator(".cancel-reason").fill("Cô giáo ốm")
+    await lesson.locator(".cancel-yes").click()
+
+    async def lesson_cancelled() -> str | None:
+        shown = await teacher.locator("li.occurrence").all_inner_texts()
+        return None if shown and "Buổi này đã hủy" in shown[0] and "Buổi định kỳ" in shown[-1] else f"shown: {shown}"
+
+    await wait_for(lesson_cancelled, 10)
+    async with server.app[SESSIONS]() as db:
+        changes = (await db.execute(select(OccurrenceChange))).scalars().all()
+    assert [(c.cancelled, c.note, c.original_start.astimezone(VN).date()) for c in changes] == \
+        [(True, "Cô giáo ốm", first_lesson)]
     assert not errors, errors
 
 

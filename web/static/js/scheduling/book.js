@@ -206,6 +206,7 @@ function showConfirmation(booking, resource, moved) {
   $("confirmation-title").textContent = moved ? t.moved.replace("{when}", when) : t.status_booked;
   $("confirmation-text").textContent = t.booked_text.replace("{service}", resource.name).replace("{when}", when);
   $("feed").hidden = true;
+  $("add-calendar").hidden = false;
   const card = $("confirmation");
   card.hidden = false;
   card.dataset.bookingId = booking.id;
@@ -221,6 +222,7 @@ async function addToCalendar() {
     $("feed-url").value = feed.url;
     $("feed-webcal").href = feed.url.replace(/^https?:/, "webcal:");
     $("feed").hidden = false;
+    button.hidden = true; // one address is enough: each press would make (and keep valid) another
     $("feed-url").select();
   } catch (err) {
     say(statusBox(), `${t.feed_error} ${err.message}`, "error");
@@ -303,6 +305,10 @@ function start() {
     $("booking").scrollIntoView({ block: "start" });
   });
   $("move-cancel").addEventListener("click", () => { endMove(); clearChoice(); });
+  document.addEventListener("visibilitychange", () => {
+    // Back on the page after a while (phones keep tabs for days): the free times may have changed.
+    if (document.visibilityState === "visible" && !state.busy && !state.slot) reloadSlots();
+  });
   const checked = document.querySelector('input[name="resource"]:checked');
   selectResource(checked.value);
   loadMine();

@@ -2,7 +2,7 @@
 // The API gives people as ids; the page brings the names of the tenant's members.
 import { $, addDays, api, el, formatDay, fromZoned, isoInZone, readJson, say, statusName, t, todayIn, weekdayOf,
   zoned } from "./common.js";
-import { cancelControl } from "./cancel.js";
+import { cancelControl, confirmControl } from "./cancel.js";
 
 const config = readJson("config");
 const resource = config.resource;
@@ -71,10 +71,21 @@ function occurrenceItem(occurrence) {
   const start = zoned(new Date(occurrence.start), zone).time;
   const end = zoned(new Date(occurrence.end), zone).time;
   const status = occurrence.cancelled ? t.session_cancelled : occurrence.moved ? t.session_moved : t.session;
-  return el("li", { class: `occurrence${occurrence.cancelled ? " status-cancelled" : ""}` },
+  const item = el("li", { class: `occurrence${occurrence.cancelled ? " status-cancelled" : ""}` },
     el("span", { class: "when", text: `${start}–${end}` }),
     el("strong", { class: "who", text: occurrence.title }),
     el("span", { class: "badge", text: status }));
+  if (!occurrence.cancelled) {
+    // One session off (a teacher's sick day); the rest of the series stays.
+    item.append(confirmControl({
+      label: t.cancel_session, question: t.cancel_session_confirm,
+      perform: (note) => api("POST", `/api/scheduling/series/${encodeURIComponent(occurrence.series_id)}/cancel-occurrence`,
+        { original_start: occurrence.original_start, note }),
+      onDone: () => { say($("calendar-status"), t.session_was_cancelled, "success"); load(); },
+      onError: (err) => say($("calendar-status"), `${t.error} ${err.message}`, "error"),
+    }));
+  }
+  return item;
 }
 
 function render() {

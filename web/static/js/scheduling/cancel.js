@@ -1,17 +1,17 @@
-// "Cancel appointment" with an inline confirmation (no window.confirm: it is easy to miss on a phone
-// and cannot take a reason), shared by "my appointments" and the staff calendar.
+// "Cancel" with an inline confirmation (no window.confirm: it is easy to miss on a phone and cannot
+// take a reason), shared by "my appointments" and the staff calendar (bookings and class sessions).
 import { api, el, t } from "./common.js";
 
-export function cancelControl(booking, { onCancelled, onError }) {
+export function confirmControl({ label, question, perform, onDone, onError }) {
   const box = el("div", { class: "cancel-control" });
-  const open = el("button", { type: "button", class: "cancel-open", text: t.cancel });
+  const open = el("button", { type: "button", class: "cancel-open", text: label });
   box.append(open);
   open.addEventListener("click", () => {
     const reason = el("input", { type: "text", maxlength: "200", class: "cancel-reason" });
     const yes = el("button", { type: "button", class: "danger cancel-yes", text: t.cancel_yes });
     const no = el("button", { type: "button", class: "cancel-no", text: t.cancel_no });
-    const confirm = el("div", { class: "cancel-confirm", role: "group", "aria-label": t.cancel_confirm },
-      el("p", { text: t.cancel_confirm }),
+    const confirm = el("div", { class: "cancel-confirm", role: "group", "aria-label": question },
+      el("p", { text: question }),
       el("label", {}, t.cancel_reason, reason),
       el("div", { class: "row" }, yes, no));
     open.hidden = true;
@@ -21,9 +21,7 @@ export function cancelControl(booking, { onCancelled, onError }) {
     yes.addEventListener("click", async () => {
       yes.disabled = true;
       try {
-        const cancelled = await api("POST", `/api/scheduling/bookings/${encodeURIComponent(booking.id)}/cancel`,
-          { reason: reason.value.trim() });
-        onCancelled(cancelled);
+        onDone(await perform(reason.value.trim()));
       } catch (err) {
         yes.disabled = false;
         onError(err);
@@ -31,4 +29,11 @@ export function cancelControl(booking, { onCancelled, onError }) {
     });
   });
   return box;
+}
+
+export function cancelControl(booking, { onCancelled, onError }) {
+  return confirmControl({
+    label: t.cancel, question: t.cancel_confirm, onDone: onCancelled, onError,
+    perform: (reason) => api("POST", `/api/scheduling/bookings/${encodeURIComponent(booking.id)}/cancel`, { reason }),
+  });
 }
