@@ -20,7 +20,7 @@ async def consultations(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    from clinics import facilities, patients, visits
+    from clinics import facilities, pages, patients, visits
     from clinics.eligibility import ConditionList
     from clinics.settings import ClinicsSettings
     from server.rooms.policy import ROOM_CHECKS
@@ -31,3 +31,4 @@ def setup(app: web.Application) -> None:
     app.router.add_routes(patients.routes)
     app.router.add_routes(facilities.routes)
     app.router.add_routes(visits.routes)
+    app.router.add_routes(pages.routes)
