@@ -14,12 +14,18 @@ from urllib.parse import urlsplit
 
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.app import create_app
 from server.records.audit import Outcome
 from server.records.fhir import export
 from server.records.fhir.calendars import slot_id
+from server.records.fhir.queries import Context, Found, page
+from server.records.fhir.search import SearchRequest
+from server.records.fhir.types import ResourceType, register
+from server.records.scope import Scope
 from server.scheduling.models import ResourceKind
-from tests.conftest import login
+from tests.conftest import login, make_settings, seed
 from tests.integration.fhir_support import (
     FHIR_JSON,
     World,
@@ -27,6 +33,8 @@ from tests.integration.fhir_support import (
     audit_rows,
     bearer,
     book_body,
+    build_world,
+    fhir_get,
     fhir_post,
     open_resource,
     start_app,
@@ -210,3 +218,32 @@ async def test_progress_cancel_and_expiry(sqlite_world: tuple[TestClient, World]
     assert jobs.sweep(now=time.time() + export.EXPORT_TTL + 1) == 1
     assert not job_dir.exists()
     assert (await client.get(status_url, headers=bearer(key))).status == 404
+
+
+async def test_a_plugin_type_is_served_listed_and_exported(aiohttp_client: Client, tmp_path: Path,
+                                                           sqlite_url: str) -> None:
+    """register() is how a plugin (clinics: Encounter) joins the API without server/ importing it."""
+    app = create_app(make_settings(tmp_path, sqlite_url))
+
+    async def encounters(db: AsyncSession, scope: Scope, search: SearchRequest, ctx: Context) -> Found:
+        visit = {"resourceType": "Encounter", "id": "visit-1", "status": "in-progress",
+                 "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "VR"}}
+        ids = search.any_of("_id")
+        shown = [(visit, facility_id)] if scope.patients and (ids is None or "visit-1" in ids) else []
+        return page(shown, search)
+
+    register(app, ResourceType("Encounter", encounters, {"_id": ("token", "the logical id")}))
+    with pytest.raises(ValueError):
+        register(app, ResourceType("Patient", encounters, {}))
+    client = await aiohttp_client(app)
+    world = await build_world(client, await seed(client.app))
+    facility_id = world.facility.id
+    _, statement = await fhir_get(client, "metadata")
+    assert "Encounter" in {r["type"] for r in statement["rest"][0]["resource"]}
+    status, visit = await fhir_get(client, "Encounter/visit-1", world.keys["doctor"])
+    assert status == 200 and visit["class"]["code"] == "VR"
+    assert (await fhir_get(client, "Encounter/visit-1", world.keys["teacher"]))[0] == 404
+    key = world.keys["facility_admin"]
+    manifest = await finished(client, key, await kick_off(client, key, "?_type=Encounter"))
+    [entry] = manifest["output"]
+    assert [r["id"] for r in await ndjson(client, key, entry["url"])] == ["visit-1"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from server.records.fhir.resources import Resource, instant
-from server.records.fhir.types import SYSTEM_OPERATIONS, TYPES, Operation
+from server.records.fhir.types import SYSTEM_OPERATIONS, Operation, ResourceType
 
 FHIR_VERSION = "4.0.1"
 SOFTWARE_VERSION = "0.1.0"
@@ -18,7 +18,7 @@ def _operations(operations: tuple[Operation, ...]) -> dict[str, list[dict[str, s
                           for o in operations]}
 
 
-def capability_statement(base_url: str, started: datetime) -> Resource:
+def capability_statement(base_url: str, started: datetime, types: dict[str, ResourceType]) -> Resource:
     resources = [{
         "type": t.name,
         "interaction": [{"code": "read"}, {"code": "search-type"}],
@@ -26,7 +26,7 @@ def capability_statement(base_url: str, started: datetime) -> Resource:
                         for name, (kind, doc) in sorted(t.params.items())]
                        + [{"name": "_count", "type": "number", "documentation": "page size (at most 200)"}],
         **_operations(t.operations),
-    } for t in TYPES.values()]
+    } for t in types.values()]
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",

@@ -32,14 +32,15 @@ from server.records.audit import AuditContext, Outcome, audit_row
 from server.records.fhir.queries import Context
 from server.records.fhir.resources import instant
 from server.records.fhir.search import COUNT_MAX, SearchRequest
-from server.records.fhir.types import TYPES
+from server.records.fhir.types import ResourceType, served
 from server.records.scope import Scope
 
 log = logging.getLogger(__name__)
 EXPORT_TTL = 3600.0
 """Seconds a job and its files are kept after it started."""
 SWEEP_SECONDS = 300.0
-EXPORTABLE = tuple(name for name in TYPES if name != "Slot")
+COMPUTED = frozenset({"Slot"})
+"""Not stored, so not exported: slots are computed per schedule and date range."""
 EXPORTERS = frozenset({Role.FACILITY_ADMIN, Role.SCHOOL_ADMIN})
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
 
@@ -56,6 +57,10 @@ class Job:
     status: str = "running"  # running, done, failed
     progress: str = "starting"
     output: list[dict[str, Any]] = field(default_factory=list)
+
+
+def exportable(app: web.Application) -> list[str]:
+    return [name for name in served(app) if name not in COMPUTED]
 
 
 def export_scope(scope: Scope) -> Scope | None:
@@ -145,7 +150,7 @@ async def run(app: web.Application, jobs: ExportJobs, job: Job, scope: Scope, co
         for number, name in enumerate(job.types, start=1):
             job.progress = f"{name} ({number} of {len(job.types)} types)"
             await asyncio.to_thread(jobs.save, job)
-            count = await _write_type(app, directory / f"{name}.ndjson", name, scope, ctx, exported)
+            count = await _write_type(app, directory / f"{name}.ndjson", served(app)[name], scope, ctx, exported)
             if count:
                 job.output.append({"type": name, "file": f"{name}.ndjson", "count": count})
         async with app[SESSIONS].begin() as db:
@@ -166,10 +171,9 @@ def _append(path: Path, text: str) -> None:
         out.write(text)
 
 
-async def _write_type(app: web.Application, path: Path, name: str, scope: Scope, ctx: Context,
+async def _write_type(app: web.Application, path: Path, rtype: ResourceType, scope: Scope, ctx: Context,
                       exported: list[tuple[str, str | None]]) -> int:
     """Page through the type's search, as a client would, appending each page to the file."""
-    rtype = TYPES[name]
     count, total = 0, 1
     while count < total:
         async with app[SESSIONS]() as db:
@@ -179,7 +183,7 @@ async def _write_type(app: web.Application, path: Path, name: str, scope: Scope,
             break
         lines = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r, _ in found.page)
         await asyncio.to_thread(_append, path, lines)
-        if name == "Patient":
+        if rtype.name == "Patient":
             exported.extend((r["id"], tenant) for r, tenant in found.page)
         count += len(found.page)
         total = found.total

@@ -36,7 +36,7 @@ from server.records.fhir.outcome import (
 )
 from server.records.fhir.queries import Context, Found
 from server.records.fhir.search import ACCEPTED_FORMATS, SearchRequest, parse_search, searchset
-from server.records.fhir.types import TYPES, ResourceType
+from server.records.fhir.types import ResourceType, served
 from server.records.scope import Scope, scope_of
 from server.requestctx import USER, audit_context
 
@@ -91,9 +91,10 @@ def base_url(request: web.Request) -> str:
 
 def resource_type(request: web.Request) -> ResourceType:
     name = request.match_info["type"]
-    if name not in TYPES:
+    types = served(request.app)
+    if name not in types:
         raise FhirError(404, "not-supported", f"resource type {name[:40]!r} is not served; see {BASE}/metadata")
-    return TYPES[name]
+    return types[name]
 
 
 async def write_audit(request: web.Request, rows: list[tuple[str, Outcome, str, str | None, str | None]]) -> None:
@@ -121,7 +122,7 @@ async def run_search(request: web.Request, rtype: ResourceType, scope: Scope, se
 @fhir_handler
 async def metadata(request: web.Request) -> web.Response:
     # Public, as FHIR expects: it says what the server can do, nothing about anyone's data.
-    return fhir_response(capability_statement(base_url(request), utcnow()))
+    return fhir_response(capability_statement(base_url(request), utcnow(), served(request.app)))
 
 
 @routes.route("*", f"{BASE}/Appointment/$book")
@@ -147,13 +148,14 @@ def export_types(request: web.Request) -> list[str]:
             raise bad_parameter(f"give {name} once; separate alternatives with commas")
     if request.query.get("_outputFormat", "application/fhir+ndjson") not in NDJSON_FORMATS:
         raise bad_parameter("_outputFormat: only application/fhir+ndjson is produced")
+    exportable = export.exportable(request.app)
     if "_type" not in request.query:
-        return list(export.EXPORTABLE)
+        return exportable
     wanted = [t.strip() for t in request.query["_type"].split(",") if t.strip()]
-    unknown = [t for t in wanted if t not in export.EXPORTABLE]
+    unknown = [t for t in wanted if t not in exportable]
     if not wanted or unknown:
-        raise bad_parameter(f"_type: exportable types are {', '.join(export.EXPORTABLE)}")
-    return [t for t in export.EXPORTABLE if t in wanted]
+        raise bad_parameter(f"_type: exportable types are {', '.join(exportable)}")
+    return [t for t in exportable if t in wanted]
 
 
 @routes.route("*", f"{BASE}/$export")

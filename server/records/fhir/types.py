@@ -1,11 +1,15 @@
 """The resource types the API serves: their searches and search parameters, in one table.
 
 The CapabilityStatement is generated from this table, so it lists exactly what is implemented.
+A plugin adds a type of its own with ``register`` (server/ never imports the plugins, so a type built
+on a plugin's models, such as the clinics' Encounter, is registered by that plugin).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from aiohttp import web
 
 from server.records.fhir import appointments, calendars, documents, queries
 from server.records.fhir.queries import Searcher
@@ -100,3 +104,21 @@ TYPES: dict[str, ResourceType] = {t.name: t for t in [
         "date": ("date", "when it was created; eq, ge, le, gt, lt; repeat for a range")},
         repeatable=frozenset({"date"})),
 ]}
+
+PLUGIN_TYPES = web.AppKey("fhir_plugin_types", dict[str, ResourceType])
+
+
+def register(app: web.Application, rtype: ResourceType) -> None:
+    """Serve one more type (call from a plugin's setup): read, search, CapabilityStatement, $export."""
+    if rtype.name in TYPES:
+        raise ValueError(f"FHIR type {rtype.name} is already served")
+    app[PLUGIN_TYPES] = {**_plugin_types(app), rtype.name: rtype}
+
+
+def served(app: web.Application) -> dict[str, ResourceType]:
+    """Every type this app serves: ours, then the plugins'."""
+    return {**TYPES, **_plugin_types(app)}
+
+
+def _plugin_types(app: web.Application) -> dict[str, ResourceType]:
+    return app.get(PLUGIN_TYPES) or {}
