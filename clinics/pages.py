@@ -28,3 +28,20 @@ async def visit_page(request: web.Request) -> dict[str, object]:
                     target_type="encounter", target_id=encounter_id[:64])
         raise web.HTTPNotFound()
     return {"encounter": encounter}
+
+
+@routes.get("/clinic/{tenant_id}/dashboard")
+@aiohttp_jinja2.template("clinics/dashboard.html")
+async def dashboard_page(request: web.Request) -> dict[str, object]:
+    """The doctor's day: today's visits, who is waiting (live), admit one or all."""
+    from clinics.facilities import STAFF
+
+    user = request.get(USER)
+    if user is None:
+        raise web.HTTPFound(f"/login?next={request.path}")
+    tenant_id = request.match_info["tenant_id"]
+    if not any(user.has_role(role, tenant_id) for role in STAFF):
+        await audit(request.app[SESSIONS], audit_context(request), "clinic.dashboard.view", Outcome.DENIED,
+                    target_type="facility", target_id=tenant_id[:64])
+        raise web.HTTPNotFound()
+    return {"tenant_id": tenant_id}

@@ -23,10 +23,11 @@ async def test_patient_joins_by_link_waits_and_is_admitted(
 ) -> None:
     server, demo = live
     staff = await aiohttp_client(server)
-    csrf = await login(staff, demo.users["doctor"].email)
+    csrf = await login(staff, demo.users["nurse"].email)
     visit = await (await staff.post(f"/api/clinics/{demo.facility.id}/encounters",
                                     headers={"X-CSRF-Token": csrf},
-                                    json={"patient_id": demo.users["patient2"].id})).json()
+                                    json={"patient_id": demo.users["patient2"].id,
+                                          "practitioner_id": demo.users["doctor"].id})).json()
 
     # The patient: no password, a cheap phone, the link from the SMS.
     context = await browser.new_context(viewport={"width": 360, "height": 740})
@@ -53,12 +54,12 @@ async def test_patient_joins_by_link_waits_and_is_admitted(
 
     await wait_for(queued, 10)
 
-    # The doctor admits; the patient's page moves into the room by itself.
-    admitted = await staff.post(f"/api/clinics/encounters/{visit['id']}/admit", headers={"X-CSRF-Token": csrf})
-    assert admitted.status == 200
-    await phone.wait_for_url(f"**/rooms/{visit['room']}", timeout=15000)
-
+    # The doctor's dashboard notices the arrival and admits; the patient's page moves into the room.
     doctor = await new_user_page(demo.users["doctor"].email)
+    await doctor.goto(str(server.make_url(f"/clinic/{demo.facility.id}/dashboard")))
+    row = doctor.locator(f"tr[data-encounter='{visit['id']}']")
+    await row.locator("button.admit").click()
+    await phone.wait_for_url(f"**/rooms/{visit['room']}", timeout=15000)
     await doctor.goto(str(server.make_url(f"/rooms/{visit['room']}")))
     await wait_media_rising(doctor, "the doctor")
     await wait_media_rising(phone, "the patient")

@@ -89,3 +89,23 @@ async def test_walk_ins_queue_in_order_and_admit_all(client: TestClient, demo: D
     admitted = await (await client.post(f"/api/clinics/{demo.facility.id}/admit-all",
                                         headers={"X-CSRF-Token": doctor_csrf})).json()
     assert sorted(admitted["admitted"]) == sorted([first["id"], second["id"]])
+
+
+async def test_dashboard_and_visit_pages(client: TestClient, demo: Demo,
+                                         aiohttp_client: Callable[..., Awaitable[TestClient]]) -> None:
+    assert (await client.get(f"/clinic/{demo.facility.id}/dashboard", allow_redirects=False)).status == 302
+    csrf = await login(client, demo.users["doctor"].email)
+    page = await client.get(f"/clinic/{demo.facility.id}/dashboard")
+    assert page.status == 200 and "Lượt khám từ xa hôm nay" in await page.text()
+    rooms = await (await client.get("/rooms")).text()
+    assert f"/clinic/{demo.facility.id}/dashboard" in rooms
+    visit = await (await client.post(f"/api/clinics/{demo.facility.id}/encounters", headers={"X-CSRF-Token": csrf},
+                                     json={"patient_id": demo.users["patient1"].id})).json()
+    patient = await aiohttp_client(client.server)
+    await login(patient, demo.users["patient2"].email)
+    assert (await patient.get(f"/clinic/{demo.facility.id}/dashboard")).status == 404
+    assert (await patient.get(f"/visit/{visit['id']}")).status == 404  # not their visit
+    owner = await aiohttp_client(client.server)
+    await login(owner, demo.users["patient1"].email)
+    page = await owner.get(f"/visit/{visit['id']}")
+    assert page.status == 200 and "Kiểm tra camera" in await page.text()

@@ -1,0 +1,68 @@
+// The doctor's dashboard: the queue, polled every 3 s; a sound and a notice when someone arrives.
+const $ = (id) => document.getElementById(id);
+const t = JSON.parse($("i18n").textContent);
+const tenant = $("dashboard").dataset.tenant;
+const csrf = document.querySelector('meta[name="csrf-token"]').content;
+let known = null; // ids of visits already seen waiting
+
+function chime() {
+  try {
+    const context = new AudioContext();
+    const oscillator = context.createOscillator();
+    oscillator.frequency.value = 880;
+    oscillator.connect(context.destination);
+    oscillator.start();
+    oscillator.stop(context.currentTime + 0.3);
+  } catch { /* no audio: the notice is enough */ }
+}
+
+async function post(url) {
+  const response = await fetch(url, { method: "POST", headers: { "X-CSRF-Token": csrf } });
+  if (!response.ok) $("notice").textContent = `${t.error} ${(await response.json()).error?.message}`;
+  await refresh();
+}
+
+function row(visit) {
+  const tr = document.createElement("tr");
+  tr.dataset.encounter = visit.id;
+  const time = new Date(visit.scheduled_start).toLocaleTimeString("vi-VN", { hour: "2-digit", minute: "2-digit" });
+  const status = { planned: t.planned, waiting: t.waiting_status, in_progress: t.in_progress }[visit.status];
+  for (const text of [time, visit.patient_name, status]) {
+    const td = document.createElement("td");
+    td.textContent = text;
+    tr.append(td);
+  }
+  const action = document.createElement("td");
+  if (visit.status === "waiting") {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "primary admit";
+    button.textContent = t.admit;
+    button.addEventListener("click", () => post(`/api/clinics/encounters/${visit.id}/admit`));
+    action.append(button);
+  }
+  tr.append(action);
+  return tr;
+}
+
+async function refresh() {
+  const response = await fetch(`/api/clinics/${tenant}/queue`, { cache: "no-store" });
+  if (!response.ok) return;
+  const queue = await response.json();
+  $("queue").replaceChildren(...queue.encounters.map(row));
+  $("empty").hidden = queue.encounters.length > 0;
+  $("waiting-count").textContent = `${t.waiting} ${queue.waiting}`;
+  $("admit-all").disabled = queue.waiting === 0;
+  const waiting = queue.encounters.filter((v) => v.status === "waiting");
+  const arrivals = known === null ? [] : waiting.filter((v) => !known.has(v.id));
+  if (arrivals.length) {
+    chime();
+    $("notice").hidden = false;
+    $("notice").textContent = `${t.arrived} ${arrivals.map((v) => v.patient_name).join(", ")}`;
+  }
+  known = new Set(waiting.map((v) => v.id));
+}
+
+$("admit-all").addEventListener("click", () => post(`/api/clinics/${tenant}/admit-all`));
+refresh();
+setInterval(refresh, 3000);
