@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db.base import Base, IdMixin, UTCDateTime, str_enum, utcnow
@@ -131,3 +131,34 @@ class JoinLink(IdMixin, Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ConsentPurpose(enum.StrEnum):
+    REMOTE_EXAMINATION = "remote_examination"
+    RECORDING = "recording"
+    DATA_SHARING_CONSULTATION = "data_sharing_consultation"
+
+
+class ConsentRecord(IdMixin, Base):
+    """One explicit decision about one purpose, with its evidence: which text (version and hash) was
+    shown, who decided (the patient, or the guardian for a minor, plus the child's own assent from age
+    7), when, from where. Withdrawal is recorded, never a deletion."""
+
+    __tablename__ = "consent_records"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[ConsentPurpose] = mapped_column(str_enum(ConsentPurpose, 32))
+    text_version: Mapped[int] = mapped_column(Integer)
+    text_language: Mapped[str] = mapped_column(String(8))
+    text_sha256: Mapped[str] = mapped_column(String(64))
+    accepted: Mapped[bool] = mapped_column(Boolean)
+    decided_by: Mapped[str] = mapped_column(String(36))  # the user whose session gave it
+    decided_as: Mapped[str] = mapped_column(String(16))  # "patient" | "guardian"
+    guardian_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    child_assent: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ip: Mapped[str | None] = mapped_column(String(64), default=None)
+    user_agent: Mapped[str | None] = mapped_column(String(300), default=None)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    withdrawn_by: Mapped[str | None] = mapped_column(String(36), default=None)
