@@ -20,15 +20,18 @@ async def consultations(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    from clinics import facilities, pages, patients, visits
+    from clinics import consent, facilities, pages, patients, visits
     from clinics.eligibility import ConditionList
     from clinics.settings import ClinicsSettings
     from server.rooms.policy import ROOM_CHECKS
 
-    app[facilities.CONDITIONS] = ConditionList.load(ClinicsSettings().conditions_manifest)
+    settings = ClinicsSettings()
+    app[facilities.CONDITIONS] = ConditionList.load(settings.conditions_manifest)
+    app[consent.TEXTS] = consent.load_texts(settings.consent_texts)
     app[ROOM_CHECKS].extend([facilities.telemedicine_allowed, visits.patient_admitted])
     app.router.add_routes(routes)
     app.router.add_routes(patients.routes)
     app.router.add_routes(facilities.routes)
     app.router.add_routes(visits.routes)
     app.router.add_routes(pages.routes)
+    app.router.add_routes(consent.routes)

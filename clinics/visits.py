@@ -16,8 +16,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clinics.consent import active_consent
 from clinics.facilities import STAFF as CLINIC_STAFF
-from clinics.models import Encounter, EncounterStatus, JoinLink, PatientProfile
+from clinics.models import ConsentPurpose, Encounter, EncounterStatus, JoinLink, PatientProfile
 from server.auth.models import Role, RoleAssignment, User
 from server.auth.sessions import COOKIE, CurrentUser, create_session
 from server.db.base import utcnow
@@ -178,6 +179,9 @@ async def arrive(request: web.Request) -> web.Response:
     user = _user(request)
     async with request.app[SESSIONS].begin() as db:
         encounter = await _encounter_for(request, db, user, "clinic.encounter.arrive")
+        if await active_consent(db, encounter.tenant_id, encounter.patient_id,
+                                ConsentPurpose.REMOTE_EXAMINATION) is None:
+            raise ApiError(409, "consent_required", "consent to the remote examination is needed first")
         if encounter.status == EncounterStatus.PLANNED:
             encounter.status = EncounterStatus.WAITING
             encounter.arrived_at = utcnow()

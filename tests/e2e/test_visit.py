@@ -45,6 +45,12 @@ async def test_patient_joins_by_link_waits_and_is_admitted(
         return None if verdict == "good" else f"network verdict {verdict!r}"
 
     await wait_for(check_passed, 10)
+    # The patient is 10: her father consents, and she agrees too (Luật 91: from age 7).
+    await phone.wait_for_selector("#consent:not([hidden])")
+    assert await phone.input_value("#guardian-name") == "Võ Văn Em"
+    await phone.click("#enter")
+    assert "cũng đồng ý" in (await phone.text_content("#consent-error") or "")  # not ticked: refused
+    await phone.check("#child-assent")
     await phone.click("#enter")
     await phone.wait_for_selector("#waiting:not([hidden])")
 

@@ -14,6 +14,17 @@ from server.demo import Demo
 from tests.conftest import login, page_csrf
 
 
+async def give_consent(client: TestClient, csrf: str, encounter_id: str, **extra: object) -> dict[str, object]:
+    status = await (await client.get(f"/api/clinics/encounters/{encounter_id}/consent")).json()
+    text = status["text"]
+    response = await client.post(f"/api/clinics/encounters/{encounter_id}/consent", headers={"X-CSRF-Token": csrf},
+                                 json={"purpose": text["purpose"], "text_version": text["version"],
+                                       "language": text["language"], "accepted": True, **extra})
+    assert response.status == 201, await response.text()
+    result: dict[str, object] = await response.json()
+    return result
+
+
 async def test_visit_flow(client: TestClient, demo: Demo,
                           aiohttp_client: Callable[..., Awaitable[TestClient]]) -> None:
     csrf = await login(client, demo.users["doctor"].email)
@@ -43,8 +54,11 @@ async def test_visit_flow(client: TestClient, demo: Demo,
     assert (await client.post(token_url, headers={"X-CSRF-Token": csrf})).status == 200
 
     waiting_url = f"/api/clinics/encounters/{visit['id']}/waiting"
-    arrived = await (await phone.post(f"/api/clinics/encounters/{visit['id']}/arrive",
-                                      headers={"X-CSRF-Token": patient_csrf})).json()
+    arrive_url = f"/api/clinics/encounters/{visit['id']}/arrive"
+    no_consent = await phone.post(arrive_url, headers={"X-CSRF-Token": patient_csrf})
+    assert no_consent.status == 409 and (await no_consent.json())["error"]["code"] == "consent_required"
+    await give_consent(phone, patient_csrf, visit["id"])
+    arrived = await (await phone.post(arrive_url, headers={"X-CSRF-Token": patient_csrf})).json()
     assert arrived["status"] == "waiting" and arrived["position"] == 1
     state = await (await phone.get(waiting_url)).json()
     assert state["practitioner_status"] == "available" and state["room"] is None  # the room stays hidden

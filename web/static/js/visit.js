@@ -74,7 +74,47 @@ async function poll() {
   setTimeout(poll, 3000);
 }
 
+let consent = null;
+
+async function loadConsent() {
+  const response = await fetch(`/api/clinics/encounters/${encounter}/consent`, { cache: "no-store" });
+  if (!response.ok) return;
+  consent = await response.json();
+  if (consent.given) return;
+  $("consent").hidden = false;
+  $("consent-title").textContent = consent.text.title;
+  $("consent-body").textContent = consent.text.body;
+  $("guardian-field").hidden = !consent.needs_guardian;
+  $("guardian-name").value = consent.guardian_name || "";
+  $("child-field").hidden = !consent.needs_child_assent;
+}
+
+async function giveConsent() {
+  // Explicit only: the button press is the acceptance of exactly the text shown (its version).
+  if (!consent || consent.given) return true;
+  const guardian = $("guardian-name").value.trim();
+  if (consent.needs_guardian && !guardian) { $("consent-error").textContent = t.guardian_missing; return false; }
+  if (consent.needs_child_assent && !$("child-assent").checked) {
+    $("consent-error").textContent = t.child_missing;
+    return false;
+  }
+  const response = await fetch(`/api/clinics/encounters/${encounter}/consent`, {
+    method: "POST", headers: { "X-CSRF-Token": csrf, "Content-Type": "application/json" },
+    body: JSON.stringify({
+      purpose: consent.text.purpose, text_version: consent.text.version, language: consent.text.language,
+      accepted: true, guardian_name: consent.needs_guardian ? guardian : null,
+      child_assent: consent.needs_child_assent ? true : null,
+    }),
+  });
+  if (!response.ok) {
+    $("consent-error").textContent = (await response.json()).error?.message || String(response.status);
+    return false;
+  }
+  return true;
+}
+
 async function enter() {
+  if (!(await giveConsent())) return;
   const response = await fetch(`/api/clinics/encounters/${encounter}/arrive`, {
     method: "POST", headers: { "X-CSRF-Token": csrf },
   });
@@ -83,6 +123,8 @@ async function enter() {
     return;
   }
   $("check").hidden = true;
+  $("consent").hidden = true;
+  $("enter").hidden = true;
   $("waiting").hidden = false;
   poll();
 }
@@ -92,3 +134,4 @@ $("network-test").addEventListener("click", testNetwork);
 $("enter").addEventListener("click", enter);
 checkDevices();
 testNetwork();
+loadConsent();
