@@ -53,6 +53,8 @@ PAUSE_FIRST, PAUSE_MAX = 2.0, 16.0
 """Seconds of audio only after heavy loss, doubling while the loss persists after each retry."""
 LAYER_UP_AFTER = 10.0
 """Seconds without heavy loss before a subscriber moved down a simulcast layer tries the next one up."""
+KEYFRAME_RETRY = 1.0
+"""Seconds a down track waits for the keyframe it asked for before asking again."""
 MAX_NACKS = 64
 """Sequence numbers served from one NACK: a subscriber cannot make the relay burst without bound."""
 
@@ -95,6 +97,7 @@ class DownTrack:
         self.switches = 0
         self._epoch_start = 0
         self._asked_keyframe: int | None = None
+        self._asked_at = 0.0
         self.muted = False
         """Set by the subscriber ("audio only", a hidden tile): video is not sent."""
         self._paused_until = 0.0
@@ -136,8 +139,11 @@ class DownTrack:
                     self.dropped += bool(packet.payload)
                     return
                 if not keyframe:
-                    if self._asked_keyframe != layer:  # once per layer waited for
+                    # Once per layer waited for, and again each KEYFRAME_RETRY: a PLI can be lost,
+                    # and a subscriber that is sent nothing has no reason to ask by itself.
+                    if self._asked_keyframe != layer or now - self._asked_at > KEYFRAME_RETRY:
                         self._asked_keyframe = layer
+                        self._asked_at = now
                         self.forwarder.request_keyframe(layer)
                     self.dropped += 1
                     return

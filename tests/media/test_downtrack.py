@@ -7,6 +7,7 @@ negotiated up to a local offer.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import sys
 from collections.abc import AsyncIterator
@@ -238,3 +239,14 @@ async def test_a_failing_subscriber_costs_the_others_nothing(setup: Setup) -> No
         assert broken.closed and broken not in setup.video.downtracks
     finally:
         await pc.close()
+
+
+async def test_a_keyframe_is_asked_for_again_while_none_comes(setup: Setup) -> None:
+    """The first PLI may be lost on the way; the waiting subscriber gets nothing, so it cannot ask."""
+    setup.frame(DELTA, 2)
+    asked = setup.video.keyframes[0].requested
+    setup.frame(DELTA, 2)
+    assert setup.video.keyframes[0].requested == asked, "asked again at once"
+    await asyncio.sleep(1.1)
+    setup.frame(DELTA, 2)
+    assert setup.video.keyframes[0].requested == asked + 1, "never asked again"
