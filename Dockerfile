@@ -1,5 +1,6 @@
 FROM python:3.11-slim-bookworm
 WORKDIR /srv/caunoi
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-dejavu-core && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
 COPY server server
 COPY media media

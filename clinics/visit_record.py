@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -19,13 +20,14 @@ from clinics.consent import active_consent
 from clinics.eligibility import InvalidCode, icd10_key
 from clinics.facilities import CONDITIONS
 from clinics.models import ConsentPurpose, Encounter, EncounterStatus
+from clinics.pdf import FontMissing, visit_record_pdf
 from clinics.visits import is_staff
-from server.auth.models import Role
+from server.auth.models import Role, Tenant, User
 from server.errors import ApiError
 from server.keys import DOCUMENT_STORAGE, SESSIONS, SETTINGS
 from server.records.audit import Outcome, audit, audit_row
 from server.records.documents import service as documents
-from server.records.documents.models import Document, DocumentKind, DocumentVersion, SubjectType
+from server.records.documents.models import Document, DocumentKind, DocumentVersion, Signature, SubjectType
 from server.requestctx import USER, audit_context
 from server.validation import parse_body
 
@@ -188,3 +190,40 @@ async def read_record(request: web.Request) -> web.Response:
                 target_type="document", target_id=document.id, tenant_id=encounter.tenant_id)
     return web.json_response({"document_id": document.id, "version": version.version,
                               "record": json.loads(version.text)})
+
+
+@routes.get("/api/clinics/encounters/{encounter_id}/record.pdf")
+async def record_pdf(request: web.Request) -> web.Response:
+    """The record to print: the same rules as reading it."""
+    encounter = await _encounter(request, "clinic.record.pdf")
+    user = request[USER]
+    if not is_staff(user, encounter.tenant_id) and encounter.status != EncounterStatus.FINISHED:
+        raise ApiError(409, "visit_not_finished", "the summary is available after the visit")
+    async with request.app[SESSIONS]() as db:
+        document = await db.scalar(select(Document).where(Document.context_type == "encounter",
+                                                          Document.context_id == encounter.id,
+                                                          Document.kind == DocumentKind.NOTE))
+        if document is None:
+            raise ApiError(404, "not_found", "no record yet")
+        version = await db.scalar(select(DocumentVersion).where(
+            DocumentVersion.document_id == document.id, DocumentVersion.version == document.current_version))
+        signatures = (await db.execute(select(Signature, User.display_name).join(User, User.id == Signature.signer_id)
+                                       .where(Signature.document_id == document.id,
+                                              Signature.version == document.current_version))).all()
+        tenant = await db.get(Tenant, encounter.tenant_id)
+        patient = await db.get(User, encounter.patient_id)
+        doctor = await db.get(User, encounter.practitioner_id) if encounter.practitioner_id else None
+    assert version is not None and version.text is not None and tenant and patient
+    try:
+        data = visit_record_pdf(json.loads(version.text), facility=tenant.name, patient=patient.display_name,
+                                doctor=doctor.display_name if doctor else "", version=version.version,
+                                when=encounter.scheduled_start.astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))
+                                .strftime("%H:%M %d/%m/%Y"),
+                                signatures=[f"{name} ({s.signer_role}) — {s.signed_at:%d/%m/%Y %H:%M} UTC"
+                                            for s, name in signatures])
+    except FontMissing as exc:
+        raise ApiError(503, "font_missing", str(exc)) from None
+    await audit(request.app[SESSIONS], audit_context(request), "clinic.record.pdf", Outcome.SUCCESS,
+                target_type="document", target_id=document.id, tenant_id=encounter.tenant_id)
+    return web.Response(body=data, content_type="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="phieu-kham-{encounter.id[:8]}.pdf"', "Cache-Control": "no-store"})

@@ -43,6 +43,9 @@ if [ ! -x /usr/bin/chromium ]; then
   apt_install chromium
 fi
 
+# --- the Unicode font the visit-record PDF embeds ---------------------------------------------------
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || apt_install fonts-dejavu-core
+
 # --- ip (network namespaces for WebRTC tests) ----------------------------------------------------
 command -v ip >/dev/null || apt_install iproute2
 echo "services: postgresql :5432, redis :6379, chromium $(/usr/bin/chromium --version 2>/dev/null | awk '{print $2}')"

@@ -4,10 +4,12 @@ versions and signature, and the patient's summary after the visit."""
 from __future__ import annotations
 
 import copy
+import io
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from pypdf import PdfReader
 
 from server.demo import Demo
 from tests.conftest import login
@@ -93,3 +95,22 @@ async def test_guided_steps_are_enforced(
         assert expected in (await response.json())["error"]["message"], expected
     escalated = changed(("triage",), {"urgency": "emergency", "escalation": "Gọi 115, chuyển BVĐK TP. Cần Thơ"})
     assert (await doctor.put(url, headers={"X-CSRF-Token": csrf}, json=escalated)).status == 200
+
+
+async def test_the_record_prints_with_vietnamese_diacritics(
+    client: TestClient, demo: Demo, aiohttp_client: Callable[..., Awaitable[TestClient]]
+) -> None:
+    phone, patient_csrf, encounter = await visit_for(client, demo, "patient1", aiohttp_client)
+    await give_consent(phone, patient_csrf, encounter)
+    doctor = await aiohttp_client(client.server)
+    csrf = await login(doctor, demo.users["doctor"].email)
+    url = f"/api/clinics/encounters/{encounter}/record"
+    saved = await (await doctor.put(url, headers={"X-CSRF-Token": csrf}, json=RECORD)).json()
+    await doctor.post(f"/api/records/documents/{saved['document_id']}/versions/1/sign", headers={"X-CSRF-Token": csrf})
+    response = await doctor.get(url + ".pdf")
+    assert response.status == 200 and response.content_type == "application/pdf"
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(await response.read())).pages)
+    for expected in ("PHIẾU KHÁM BỆNH TỪ XA", "Tăng huyết áp vô căn", "Amlodipin 5 mg", "79001A1B2C3D-c",
+                     demo.users["patient1"].display_name, demo.users["doctor"].display_name, "(doctor)"):
+        assert expected in text, expected
+    assert (await phone.get(url + ".pdf")).status == 409  # the patient: after the visit
