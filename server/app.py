@@ -11,7 +11,7 @@ from aiohttp import web
 
 from media.ice import IceConfig, IceServerConfig, apply_host_addresses
 from media.sfu import Sfu
-from server import api
+from server import api, whip
 from server.auth.sessions import SessionCache
 from server.bus.base import Bus
 from server.bus.local import LocalBus
@@ -114,6 +114,7 @@ def create_app(settings: Settings, plugins: list[Plugin] | None = None) -> web.A
     app[NOTIFIERS] = notifiers_from(settings)
     app[BACKGROUND] = set()
     app[ROOM_CHECKS] = []
+    app[whip.HTTP_SESSIONS] = whip.HttpSessions()
     app[DOCUMENT_STORAGE] = LocalStorage(settings.data_dir / "documents")
     # export_ctx after database_ctx: contexts close in reverse, so exports stop before the database closes.
     app.cleanup_ctx.extend([database_ctx, background_ctx, bus_ctx, media_ctx, export_ctx])
@@ -127,6 +128,7 @@ def create_app(settings: Settings, plugins: list[Plugin] | None = None) -> web.A
     app.on_shutdown.append(signalling.close_all)
     app.router.add_routes(api.routes)
     app.router.add_routes(signalling.routes)
+    app.router.add_routes(whip.routes)
     app.router.add_routes(fhir.routes)
     app.router.add_routes(scheduling.routes)
     app.router.add_routes(feeds.routes)
