@@ -114,6 +114,14 @@ async def whip_publish(request: web.Request) -> web.StreamResponse:
     sessions = request.app[HTTP_SESSIONS]
     sessions.sessions[session_id] = ("whip", room, claims.identity)
     sessions.presenters[room] = session_id
+    app = request.app
+    pc = participant.publisher
+    if pc is not None:
+        @pc.on("connectionstatechange")
+        async def _vanished() -> None:
+            # An encoder that disappears without DELETE (power cut, lost 3G) must not stay "live".
+            if pc.connectionState in ("failed", "closed") and session_id in sessions.sessions:
+                await _close_session(app, session_id)
     await _announce(request, room, p.ParticipantJoined(participant=p.ParticipantInfo(
         id=session_id, identity=claims.identity, name=claims.name or claims.identity)))
     await audit(request.app[SESSIONS], audit_context(request).with_actor(claims.identity, "whip"), "room.whip.publish",
@@ -174,13 +182,22 @@ async def _end(request: web.Request, kind: str) -> web.StreamResponse:
     known = sessions.sessions.get(session_id)
     if known is None or known != (kind, room, claims.identity):
         return json_error(404, "session_not_found", "no such session")
-    del sessions.sessions[session_id]
+    await _close_session(request.app, session_id)
+    return web.Response(status=200)
+
+
+async def _close_session(app: web.Application, session_id: str) -> None:
+    sessions = app[HTTP_SESSIONS]
+    entry = sessions.sessions.pop(session_id, None)
+    if entry is None:
+        return
+    kind, room, _identity = entry
     if sessions.presenters.get(room) == session_id:
         del sessions.presenters[room]
-    await request.app[SFU].leave(room, session_id)
+    await app[SFU].leave(room, session_id)
     if kind == "whip":
-        await _announce(request, room, p.ParticipantLeft(participant_id=session_id))
-    return web.Response(status=200)
+        await app[BUS].publish(room_channel(room), {"from": "whip", "event": p.ParticipantLeft(
+            participant_id=session_id).model_dump(mode="json")})
 
 
 @routes.delete("/whip/{room}/{session}")
