@@ -157,6 +157,9 @@ class Connection:
                 self.info = self.info.model_copy(update={f"{message.kind}_muted": message.muted})
                 await self._publish(p.MuteChanged(participant_id=self.participant_id, kind=message.kind,
                                                   muted=message.muted))
+            elif isinstance(message, p.VideoPreference):
+                self.media.set_receive_video(message.participant_id, message.quality != "off")
+                self.media.set_video_layer(message.participant_id, 0 if message.quality == "low" else None)
             elif isinstance(message, p.Leave):
                 self.close_soon(WSCloseCode.OK, "left")
         except MediaError as exc:

@@ -66,6 +66,15 @@ class Mute(_Message):
     muted: bool
 
 
+class VideoPreference(_Message):
+    """What this client wants of one publisher's video: "high" (main view), "low" (a thumbnail:
+    the lowest simulcast layer) or "off" (audio only, e.g. on a weak link)."""
+
+    type: Literal["video_preference"]
+    participant_id: str = Field(min_length=1, max_length=64)
+    quality: Literal["high", "low", "off"]
+
+
 class Leave(_Message):
     type: Literal["leave"]
 
@@ -75,9 +84,11 @@ class Ping(_Message):
     ts: float | None = None
 
 
-ClientMessage = Annotated[Join | Offer | Answer | Candidate | Mute | Leave | Ping, Field(discriminator="type")]
+ClientMessage = Annotated[
+    Join | Offer | Answer | Candidate | Mute | VideoPreference | Leave | Ping, Field(discriminator="type")
+]
 client_message = TypeAdapter(ClientMessage)
-CLIENT_TYPES = frozenset({"join", "offer", "answer", "candidate", "mute", "leave", "ping"})
+CLIENT_TYPES = frozenset({"join", "offer", "answer", "candidate", "mute", "video_preference", "leave", "ping"})
 
 
 # --- server → client -----------------------------------------------------------------------------

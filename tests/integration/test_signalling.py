@@ -283,3 +283,19 @@ async def test_shutdown_tells_clients_the_server_is_going_away(client: TestClien
     await receive_type(ws, "joined")
     await close_all(client.app)  # what the app's on_shutdown runs
     await expect_close(ws, 1001)
+
+
+async def test_video_preference_is_validated_and_accepted(client: TestClient, doctor: tuple[str, str]) -> None:
+    room, token = doctor
+    ws = await connect(client, token)
+    await ws.send_json({"type": "video_preference", "participant_id": "x", "quality": "low"})
+    assert (await receive_type(ws, "error"))["code"] == "not_joined"
+    await ws.send_json({"type": "join", "room": room})
+    await receive_type(ws, "joined")
+    await ws.send_json({"type": "video_preference", "participant_id": "x", "quality": "4k"})
+    assert (await receive_type(ws, "error"))["code"] == "invalid_message"
+    for quality in ("off", "low", "high"):
+        await ws.send_json({"type": "video_preference", "participant_id": "someone", "quality": quality})
+    await ws.send_json({"type": "ping"})
+    assert (await receive(ws))["type"] == "pong"  # no error came before the pong
+    await ws.close()

@@ -27,6 +27,7 @@ VALID_CLIENT_MESSAGES: list[tuple[dict[str, Any], type[BaseModel]]] = [
     ({"type": "candidate", "target": "subscriber", "candidate": None}, p.Candidate),
     ({"type": "mute", "kind": "audio", "muted": True}, p.Mute),
     ({"type": "mute", "kind": "video", "muted": False}, p.Mute),
+    ({"type": "video_preference", "participant_id": "u1", "quality": "low"}, p.VideoPreference),
     ({"type": "leave"}, p.Leave),
     ({"type": "ping"}, p.Ping),
     ({"type": "ping", "ts": 12.5}, p.Ping),
@@ -265,3 +266,11 @@ def test_server_candidate_round_trips_through_the_client_model() -> None:
     received = parse(wire(sent))
     assert isinstance(received, p.Candidate)
     assert received.candidate == sent.candidate
+
+
+def test_video_preference() -> None:
+    message = p.client_message.validate_python({"type": "video_preference", "participant_id": "u1", "quality": "off"})
+    assert isinstance(message, p.VideoPreference) and message.quality == "off"
+    for bad in ({"quality": "4k"}, {"quality": "low", "participant_id": ""}, {"quality": "low", "extra": 1}):
+        with pytest.raises(ValidationError):
+            p.client_message.validate_python({"type": "video_preference", "participant_id": "u1", **bad})
