@@ -98,12 +98,33 @@ function newPeer(target) {
   return pc;
 }
 
+// Simulcast: the relay gives each subscriber the layer its link and view can take (a thumbnail, a
+// weak 3G link) without lowering anyone else's. Lowest layer first; Chromium sends three layers only
+// from 960 px up, so smaller cameras send two.
+function simulcastLayers(track) {
+  const width = track.getSettings().width || 640;
+  if (width >= 960) {
+    return [{ rid: "l", scaleResolutionDownBy: 4, maxBitrate: 150000 },
+            { rid: "m", scaleResolutionDownBy: 2, maxBitrate: 500000 },
+            { rid: "h", maxBitrate: 1200000 }];
+  }
+  return [{ rid: "l", scaleResolutionDownBy: 2, maxBitrate: 200000 }, { rid: "h", maxBitrate: 800000 }];
+}
+
+// What this page wants of one participant's video: "high", "low" (thumbnail) or "off" (audio only).
+function setQuality(participantId, quality) {
+  state.signal?.send({ type: "video_preference", participant_id: participantId, quality });
+}
+state.setQuality = setQuality;
+
 async function publish() {
   if (!state.stream) return;
   const pc = newPeer("publisher");
   state.publisher = pc;
   for (const track of state.stream.getTracks()) {
-    pc.addTransceiver(track, { direction: "sendonly", streams: [state.stream] });
+    const init = { direction: "sendonly", streams: [state.stream] };
+    if (track.kind === "video") init.sendEncodings = simulcastLayers(track);
+    pc.addTransceiver(track, init);
   }
   await pc.setLocalDescription(await pc.createOffer());
   state.signal.send({ type: "offer", sdp: pc.localDescription.sdp });
