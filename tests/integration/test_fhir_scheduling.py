@@ -22,6 +22,7 @@ from server.records.audit import Outcome
 from server.records.documents.models import Document, DocumentKind, DocumentVersion, SubjectType
 from server.records.fhir.calendars import slot_id
 from server.scheduling.models import Booking, BookingStatus, ResourceKind
+from server.scheduling.service import cancel
 from tests.conftest import login
 from tests.integration.fhir_support import (
     World,
@@ -171,6 +172,15 @@ async def test_book_then_search_appointments(sqlite_world: tuple[TestClient, Wor
     assert ids((await fhir_get(client, f"Appointment?date={day}&status=booked", doctor))[1]) == [mine, theirs]
     assert ids((await fhir_get(client, f"Appointment?date=gt{day}", doctor))[1]) == []
     assert ids((await fhir_get(client, "Appointment?status=cancelled", doctor))[1]) == []
+    async with client.app[SESSIONS].begin() as db:
+        booking = await db.get(Booking, theirs)
+        assert booking is not None
+        await cancel(db, booking, actor_id=u["patient2"].id, reason="bận việc")
+    _, cancelled = await fhir_get(client, f"Appointment/{theirs}", key2)
+    assert cancelled["status"] == "cancelled" and cancelled["cancelationReason"] == {"text": "bận việc"}
+    assert ids((await fhir_get(client, "Appointment?status=cancelled", doctor))[1]) == [theirs]
+    _, freed = await fhir_get(client, f"Slot/{later}", key1)
+    assert freed["status"] == "free"
     assert ids((await fhir_get(client, "Appointment", world.keys["other_doctor"]))[1]) == []
     assert (await fhir_get(client, "Appointment?status=noshow", doctor))[0] == 400
     # Searches of appointments audit one row per appointment returned.
@@ -316,6 +326,10 @@ async def test_authorization_is_the_json_apis(sqlite_world: tuple[TestClient, Wo
             assert (status, api) in {(200, 200), (404, 404)}, (who, fhir_path, status, api)
             if status == 200:
                 allowed.setdefault(fhir_path, set()).add(who)
+            # A search shows exactly what a read allows.
+            rtype, _, rid = fhir_path.partition("/")
+            _, bundle = await fhir_get(client, f"{rtype}?_id={rid}", world.keys[who])
+            assert ids(bundle) == ([rid] if status == 200 else []), (who, fhir_path)
     # And the rules are the ones we mean (not merely equal to each other).
     assert allowed[f"Appointment/{visit['id']}"] == {"facility_admin", "doctor", "nurse", "patient1"}
     assert allowed[f"Appointment/{seat['id']}"] == {"school_admin", "teacher", "student1"}
