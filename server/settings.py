@@ -100,6 +100,8 @@ class Settings(BaseSettings):
 
     document_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=200 * 1024 * 1024)
     """Largest document or attachment accepted."""
+    fhir_export_ttl_seconds: float = Field(default=3600.0, gt=0)
+    """How long a FHIR bulk export and its files are kept after the kick-off."""
 
     ws_max_message_bytes: int = Field(default=64 * 1024, ge=1024)
     ws_heartbeat_seconds: float = Field(default=20.0, gt=0)

@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.app import create_app
+from server.keys import SETTINGS
 from server.records.audit import Outcome
 from server.records.fhir import export
 from server.records.fhir.calendars import slot_id
@@ -145,7 +146,7 @@ async def test_type_filter_and_parameters(sqlite_world: tuple[TestClient, World]
     client, world = sqlite_world
     key = world.keys["school_admin"]
     manifest = await finished(client, key, await kick_off(client, key, "?_type=Organization,Practitioner"
-                                                                       "&_outputFormat=application/fhir%2Bndjson"))
+                                                                       "&_outputFormat=application/fhir+ndjson"))
     assert [entry["type"] for entry in manifest["output"]] == ["Organization", "Practitioner"]
     [school] = await ndjson(client, key, manifest["output"][0]["url"])
     assert school["id"] == world.school.id
@@ -215,7 +216,8 @@ async def test_progress_cancel_and_expiry(sqlite_world: tuple[TestClient, World]
     job_dir = jobs.root / status_url.rsplit("/", 1)[1]
     assert (job_dir / "Patient.ndjson").is_file()
     assert jobs.sweep(now=time.time() + 60) == 0
-    assert jobs.sweep(now=time.time() + export.EXPORT_TTL + 1) == 1
+    assert jobs.ttl == client.app[SETTINGS].fhir_export_ttl_seconds == 3600
+    assert jobs.sweep(now=time.time() + jobs.ttl + 1) == 1
     assert not job_dir.exists()
     assert (await client.get(status_url, headers=bearer(key))).status == 404
 

@@ -37,7 +37,7 @@ from server.records.scope import Scope
 
 log = logging.getLogger(__name__)
 EXPORT_TTL = 3600.0
-"""Seconds a job and its files are kept after it started."""
+"""Seconds a job and its files are kept after it started (CAUNOI_FHIR_EXPORT_TTL_SECONDS)."""
 SWEEP_SECONDS = 300.0
 COMPUTED = frozenset({"Slot"})
 """Not stored, so not exported: slots are computed per schedule and date range."""
@@ -199,7 +199,8 @@ def start(app: web.Application, job: Job, scope: Scope, context: AuditContext) -
 
 async def export_ctx(app: web.Application) -> AsyncIterator[None]:
     """Owns the export tasks and the sweeper; cancels both before the database closes."""
-    jobs = ExportJobs(app[SETTINGS].data_dir / "fhir-exports")
+    settings = app[SETTINGS]
+    jobs = ExportJobs(settings.data_dir / "fhir-exports", settings.fhir_export_ttl_seconds)
     app[EXPORTS] = jobs
 
     async def sweeper() -> None:

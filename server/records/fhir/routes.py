@@ -146,7 +146,8 @@ def export_types(request: web.Request) -> list[str]:
             raise bad_parameter(f"$export does not support {name[:40]!r}; it takes _type and _outputFormat")
         if len(request.query.getall(name)) > 1:
             raise bad_parameter(f"give {name} once; separate alternatives with commas")
-    if request.query.get("_outputFormat", "application/fhir+ndjson") not in NDJSON_FORMATS:
+    # An unencoded "+" in a query string arrives as a space: application/fhir ndjson is meant.
+    if request.query.get("_outputFormat", "application/fhir+ndjson").replace(" ", "+") not in NDJSON_FORMATS:
         raise bad_parameter("_outputFormat: only application/fhir+ndjson is produced")
     exportable = export.exportable(request.app)
     if "_type" not in request.query:
