@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
+from server.app import create_app
 from server.demo import Demo
 from server.keys import SESSIONS
 from server.records.audit import AuditEvent, Outcome
 from server.scheduling.models import Resource
-from tests.conftest import login
+from tests.conftest import login, make_settings, seed
 
 CONFIG = re.compile(r'<script type="application/json" id="config">(.*?)</script>', re.S)
 
@@ -155,3 +158,20 @@ async def test_only_administrators_get_the_new_calendar_form(client: TestClient,
     # The calendar may belong to a doctor or nurse of this facility; never a patient, never the school.
     assert owners == {demo.users["doctor"].display_name, demo.users["nurse"].display_name}
     assert "/static/js/scheduling/new_resource.js" in html
+
+
+async def test_names_for_the_pages_on_sqlite_and_postgresql(
+        aiohttp_client: Callable[..., Awaitable[TestClient]], tmp_path: Path, database_url: str) -> None:
+    """The member queries (DISTINCT … ORDER BY name) behind the calendar and the booking page, on both databases."""
+    client = await aiohttp_client(create_app(make_settings(tmp_path, database_url)))
+    demo = await seed(client.app)
+    resource = await resource_of(client, demo.facility.id)
+    await login(client, demo.users["facility_admin"].email)
+    people = page_config(await (await client.get(f"/schedule/calendar/{resource.id}")).text())["people"]
+    names = [p["name"] for p in people]  # type: ignore[union-attr]
+    facility = [u.display_name for h, u in demo.users.items() if h in {"facility_admin", "doctor", "nurse", "patient1",
+                                                                      "patient2"}]
+    assert sorted(names) == sorted(facility)  # each once (DISTINCT), nobody of the school
+    clients = page_config(await (await client.get("/schedule")).text())["clients"]
+    assert {c["name"] for c in clients} == {demo.users["patient1"].display_name,  # type: ignore[union-attr]
+                                            demo.users["patient2"].display_name}
