@@ -162,3 +162,17 @@ class ConsentRecord(IdMixin, Base):
     user_agent: Mapped[str | None] = mapped_column(String(300), default=None)
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     withdrawn_by: Mapped[str | None] = mapped_column(String(36), default=None)
+
+
+class VisitMessage(IdMixin, Base):
+    """A chat message between the patient and the clinic about one visit (waiting room and call)."""
+
+    __tablename__ = "visit_messages"
+    __table_args__ = (Index("ix_visit_messages_order", "encounter_id", "sent_at"),)
+
+    encounter_id: Mapped[str] = mapped_column(ForeignKey("encounters.id", ondelete="CASCADE"))
+    sender_id: Mapped[str] = mapped_column(String(36))
+    sender_name: Mapped[str] = mapped_column(String(200))
+    from_clinic: Mapped[bool] = mapped_column(Boolean)
+    text: Mapped[str] = mapped_column(Text)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
