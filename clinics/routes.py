@@ -20,7 +20,7 @@ async def consultations(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    from clinics import consent, facilities, pages, patients, visit_record, visits
+    from clinics import chat, consent, facilities, pages, patients, visit_record, visits
     from clinics.eligibility import ConditionList
     from clinics.settings import ClinicsSettings
     from server.rooms.policy import ROOM_CHECKS
@@ -36,3 +36,4 @@ def setup(app: web.Application) -> None:
     app.router.add_routes(pages.routes)
     app.router.add_routes(consent.routes)
     app.router.add_routes(visit_record.routes)
+    app.router.add_routes(chat.routes)

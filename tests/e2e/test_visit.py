@@ -60,10 +60,17 @@ async def test_patient_joins_by_link_waits_and_is_admitted(
 
     await wait_for(queued, 10)
 
-    # The doctor's dashboard notices the arrival and admits; the patient's page moves into the room.
+    # The doctor's dashboard notices the arrival; they exchange a message, then the doctor admits her.
     doctor = await new_user_page(demo.users["doctor"].email)
     await doctor.goto(str(server.make_url(f"/clinic/{demo.facility.id}/dashboard")))
     row = doctor.locator(f"tr[data-encounter='{visit['id']}']")
+    await phone.fill("#chat-text", "Cháu bị sốt từ tối qua ạ")
+    await phone.click("#chat-form button")
+    await row.locator("button.chat-open").click()
+    await doctor.wait_for_selector("#chat-log li:has-text('Cháu bị sốt từ tối qua ạ')")
+    await doctor.fill("#chat-text", "Bác sĩ sẽ gọi ngay")
+    await doctor.click("#chat-form button")
+    await phone.wait_for_selector("#chat-log li.from-clinic:has-text('Bác sĩ sẽ gọi ngay')")
     await row.locator("button.admit").click()
     await phone.wait_for_url(f"**/rooms/{visit['room']}", timeout=15000)
     await doctor.goto(str(server.make_url(f"/rooms/{visit['room']}")))

@@ -123,3 +123,30 @@ async def test_dashboard_and_visit_pages(client: TestClient, demo: Demo,
     await login(owner, demo.users["patient1"].email)
     page = await owner.get(f"/visit/{visit['id']}")
     assert page.status == 200 and "Kiểm tra camera" in await page.text()
+
+
+async def test_chat_between_patient_and_clinic(client: TestClient, demo: Demo,
+                                               aiohttp_client: Callable[..., Awaitable[TestClient]]) -> None:
+    csrf = await login(client, demo.users["nurse"].email)
+    visit = await (await client.post(f"/api/clinics/{demo.facility.id}/encounters", headers={"X-CSRF-Token": csrf},
+                                     json={"patient_id": demo.users["patient1"].id, "walk_in": True})).json()
+    url = f"/api/clinics/encounters/{visit['id']}/messages"
+    phone = await aiohttp_client(client.server)
+    await phone.get(urlsplit(visit["join_link"]).path)
+    patient_csrf = await page_csrf(phone, "/rooms")
+    sent = await (await phone.post(url, headers={"X-CSRF-Token": patient_csrf}, json={"text": "Tôi đã đến"})).json()
+    assert sent["from_clinic"] is False
+    reply = await (await client.post(url, headers={"X-CSRF-Token": csrf}, json={"text": "Chờ 5 phút nhé"})).json()
+    assert reply["from_clinic"] is True
+    everything = (await (await phone.get(url)).json())["messages"]
+    assert [m["text"] for m in everything] == ["Tôi đã đến", "Chờ 5 phút nhé"]
+    newer = (await (await phone.get(url, params={"after": sent["sent_at"]})).json())["messages"]
+    assert [m["text"] for m in newer] == ["Chờ 5 phút nhé"]
+    assert (await phone.post(url, headers={"X-CSRF-Token": patient_csrf}, json={"text": ""})).status == 400
+    stranger = await aiohttp_client(client.server)
+    stranger_csrf = await login(stranger, demo.users["patient2"].email)
+    assert (await stranger.get(url)).status == 404
+    assert (await stranger.post(url, headers={"X-CSRF-Token": stranger_csrf}, json={"text": "x"})).status == 404
+    doctor_csrf = await login(client, demo.users["doctor"].email)
+    await client.post(f"/api/clinics/encounters/{visit['id']}/end", headers={"X-CSRF-Token": doctor_csrf})
+    assert (await phone.post(url, headers={"X-CSRF-Token": patient_csrf}, json={"text": "x"})).status == 409

@@ -41,6 +41,12 @@ function row(visit) {
     button.addEventListener("click", () => post(`/api/clinics/encounters/${visit.id}/admit`));
     action.append(button);
   }
+  const talk = document.createElement("button");
+  talk.type = "button";
+  talk.className = "chat-open";
+  talk.textContent = t.chat;
+  talk.addEventListener("click", () => openChat(visit));
+  action.append(talk);
   tr.append(action);
   return tr;
 }
@@ -62,6 +68,47 @@ async function refresh() {
   }
   known = new Set(waiting.map((v) => v.id));
 }
+
+let chatVisit = null;
+let chatAfter = null;
+let chatTimer = null;
+
+async function pollChat() {
+  if (!chatVisit) return;
+  const query = chatAfter ? `?after=${encodeURIComponent(chatAfter)}` : "";
+  const response = await fetch(`/api/clinics/encounters/${chatVisit}/messages${query}`, { cache: "no-store" });
+  if (response.ok) {
+    for (const message of (await response.json()).messages) {
+      const item = document.createElement("li");
+      item.className = message.from_clinic ? "from-clinic" : "from-me";
+      item.textContent = `${message.sender_name}: ${message.text}`;
+      $("chat-log").append(item);
+      chatAfter = message.sent_at;
+    }
+  }
+}
+
+function openChat(visit) {
+  chatVisit = visit.id;
+  chatAfter = null;
+  $("chat-log").replaceChildren();
+  $("chat-title").textContent = `${t.chat_with} ${visit.patient_name}`;
+  $("chat").hidden = false;
+  clearInterval(chatTimer);
+  pollChat();
+  chatTimer = setInterval(pollChat, 3000);
+}
+
+$("chat-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const text = $("chat-text").value.trim();
+  if (!text || !chatVisit) return;
+  const response = await fetch(`/api/clinics/encounters/${chatVisit}/messages`, {
+    method: "POST", headers: { "X-CSRF-Token": csrf, "Content-Type": "application/json" },
+    body: JSON.stringify({ text }),
+  });
+  if (response.ok) { $("chat-text").value = ""; pollChat(); }
+});
 
 $("admit-all").addEventListener("click", () => post(`/api/clinics/${tenant}/admit-all`));
 refresh();

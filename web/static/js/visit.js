@@ -127,7 +127,36 @@ async function enter() {
   $("enter").hidden = true;
   $("waiting").hidden = false;
   poll();
+  pollChat();
 }
+
+let lastMessage = null;
+
+async function pollChat() {
+  const query = lastMessage ? `?after=${encodeURIComponent(lastMessage)}` : "";
+  const response = await fetch(`/api/clinics/encounters/${encounter}/messages${query}`, { cache: "no-store" });
+  if (response.ok) {
+    for (const message of (await response.json()).messages) {
+      const item = document.createElement("li");
+      item.className = message.from_clinic ? "from-clinic" : "from-me";
+      item.textContent = `${message.sender_name}: ${message.text}`;
+      $("chat-log").append(item);
+      lastMessage = message.sent_at;
+    }
+  }
+  if (!$("waiting").hidden) setTimeout(pollChat, 3000);
+}
+
+$("chat-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const text = $("chat-text").value.trim();
+  if (!text) return;
+  const response = await fetch(`/api/clinics/encounters/${encounter}/messages`, {
+    method: "POST", headers: { "X-CSRF-Token": csrf, "Content-Type": "application/json" },
+    body: JSON.stringify({ text }),
+  });
+  if (response.ok) { $("chat-text").value = ""; }
+});
 
 $("speaker-test").addEventListener("click", playTone);
 $("network-test").addEventListener("click", testNetwork);

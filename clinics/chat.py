@@ -1,0 +1,82 @@
+"""Chat between the patient and the clinic about one visit: in the waiting room (before the patient
+has a room token) and during the call. Polled, like the waiting room, so it survives weak links."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from clinics.models import Encounter, VisitMessage
+from clinics.visits import ACTIVE, is_staff
+from server.errors import ApiError
+from server.keys import SESSIONS
+from server.records.audit import Outcome, audit, audit_row
+from server.requestctx import USER, audit_context
+from server.validation import parse_body
+
+routes = web.RouteTableDef()
+
+
+class MessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=2000)
+
+
+async def _encounter(request: web.Request, action: str) -> Encounter:
+    user = request.get(USER)
+    if user is None:
+        raise ApiError(401, "not_logged_in", "log in first")
+    encounter_id = request.match_info["encounter_id"]
+    async with request.app[SESSIONS]() as db:
+        encounter = await db.get(Encounter, encounter_id)
+    if encounter is None or not (is_staff(user, encounter.tenant_id) or encounter.patient_id == user.id):
+        await audit(request.app[SESSIONS], audit_context(request), action, Outcome.DENIED, target_type="encounter",
+                    target_id=encounter_id[:64])
+        raise ApiError(404, "not_found", "no such visit")
+    return encounter
+
+
+def message_json(message: VisitMessage) -> dict[str, object]:
+    return {"id": message.id, "sender_name": message.sender_name, "from_clinic": message.from_clinic,
+            "text": message.text, "sent_at": message.sent_at.isoformat()}
+
+
+@routes.post("/api/clinics/encounters/{encounter_id}/messages")
+async def send_message(request: web.Request) -> web.Response:
+    encounter = await _encounter(request, "clinic.chat.send")
+    body = await parse_body(request, MessageIn)
+    if encounter.status not in ACTIVE:
+        raise ApiError(409, "visit_closed", "this visit has ended")
+    user = request[USER]
+    async with request.app[SESSIONS].begin() as db:
+        message = VisitMessage(encounter_id=encounter.id, sender_id=user.id, sender_name=user.display_name,
+                               from_clinic=is_staff(user, encounter.tenant_id), text=body.text.strip())
+        db.add(message)
+        await db.flush()
+        db.add(audit_row(audit_context(request), "clinic.chat.send", Outcome.SUCCESS, target_type="encounter",
+                         target_id=encounter.id, tenant_id=encounter.tenant_id))
+    return web.json_response(message_json(message), status=201)
+
+
+@routes.get("/api/clinics/encounters/{encounter_id}/messages")
+async def list_messages(request: web.Request) -> web.Response:
+    """Messages after ``after`` (ISO time of the last one seen), oldest first."""
+    encounter = await _encounter(request, "clinic.chat.read")
+    query = select(VisitMessage).where(VisitMessage.encounter_id == encounter.id)
+    if "after" in request.query:
+        try:
+            after = datetime.fromisoformat(request.query["after"])
+        except ValueError:
+            raise ApiError(400, "invalid_query", "after is an ISO 8601 time") from None
+        if after.tzinfo is None:
+            raise ApiError(400, "invalid_query", "after needs a time zone offset")
+        query = query.where(VisitMessage.sent_at > after)
+    async with request.app[SESSIONS]() as db:
+        messages = (await db.execute(query.order_by(VisitMessage.sent_at).limit(200))).scalars().all()
+    if messages:  # polling every few seconds: audit the reads that disclosed something
+        await audit(request.app[SESSIONS], audit_context(request), "clinic.chat.read", Outcome.SUCCESS,
+                    target_type="encounter", target_id=encounter.id, tenant_id=encounter.tenant_id)
+    return web.json_response({"messages": [message_json(m) for m in messages]})
