@@ -128,6 +128,10 @@ class JoinLink(IdMixin, Base):
 
     encounter_id: Mapped[str] = mapped_column(ForeignKey("encounters.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Whom the link logs in: the patient (None), or an invited guest (a relative, an interpreter, a
+    # specialist from another facility), who goes straight into the call once it is in progress.
+    guest_user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), default=None)
+    guest_role: Mapped[str | None] = mapped_column(String(16), default=None)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
