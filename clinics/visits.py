@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from typing import Literal
 
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clinics.consent import active_consent
 from clinics.facilities import STAFF as CLINIC_STAFF
 from clinics.models import ConsentPurpose, Encounter, EncounterStatus, JoinLink, PatientProfile
+from server.auth.accounts import create_user
 from server.auth.models import Role, RoleAssignment, User
 from server.auth.sessions import COOKIE, CurrentUser, create_session
 from server.db.base import utcnow
@@ -32,6 +34,7 @@ from server.validation import parse_body
 routes = web.RouteTableDef()
 LINK_VALID_AFTER_START = timedelta(hours=12)
 ACTIVE = (EncounterStatus.PLANNED, EncounterStatus.WAITING, EncounterStatus.IN_PROGRESS)
+GUEST_EMAIL_DOMAIN = "guests.caunoi.invalid"  # .invalid never resolves: nothing is sent there
 
 
 class EncounterIn(BaseModel):
@@ -131,13 +134,15 @@ async def join(request: web.Request) -> web.StreamResponse:
             raise web.HTTPGone(
                 text=_("This link has expired or was already used. Please ask the clinic for a new one."))
         link.used_at = utcnow()
-        session_token, _session_id = await create_session(db, encounter.patient_id,
-                                                          request.app[SETTINGS].session_ttl_seconds)
-        db.add(audit_row(AuditContext(actor_id=encounter.patient_id, actor_role="patient", ip=context.ip,
+        who = link.guest_user_id or encounter.patient_id
+        session_token, _session_id = await create_session(db, who, request.app[SETTINGS].session_ttl_seconds)
+        db.add(audit_row(AuditContext(actor_id=who, actor_role=link.guest_role or "patient", ip=context.ip,
                                       user_agent=context.user_agent, request_id=context.request_id),
                          "clinic.join_link", Outcome.SUCCESS, target_type="encounter", target_id=encounter.id,
                          tenant_id=encounter.tenant_id))
-    response = web.HTTPFound(f"/visit/{encounter.id}")
+        room = await db.get(Room, encounter.room_id)
+    # A guest goes to the call (its token waits for admission); the patient to the pre-call check.
+    response = web.HTTPFound(f"/rooms/{room.name}" if link.guest_user_id and room else f"/visit/{encounter.id}")
     response.set_cookie(COOKIE, session_token, httponly=True, samesite="Lax", path="/",
                         secure=request.app[SETTINGS].secure_cookies,
                         max_age=request.app[SETTINGS].session_ttl_seconds)
@@ -284,8 +289,45 @@ async def end(request: web.Request) -> web.Response:
 
 
 async def patient_admitted(db: AsyncSession, room: Room, user_id: str) -> str | None:
-    """Room admission check: in a visit's room the patient gets a token only while admitted."""
+    """Room admission check: in a visit's room the patient and invited guests get a token only while
+    the visit is in progress (admitted); the clinic's staff at any time."""
     encounter = await db.scalar(select(Encounter).where(Encounter.room_id == room.id))
-    if encounter is None or encounter.patient_id != user_id:
+    if encounter is None:
+        return None
+    guest = await db.scalar(select(JoinLink.id).where(JoinLink.encounter_id == encounter.id,
+                                                      JoinLink.guest_user_id == user_id).limit(1))
+    if encounter.patient_id != user_id and guest is None:
         return None
     return None if encounter.status == EncounterStatus.IN_PROGRESS else "not_admitted"
+
+
+class GuestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    role: Literal["family", "interpreter", "specialist"]
+    phone: str | None = Field(default=None, max_length=20, pattern=r"^\+?[0-9 ]+$")
+
+
+@routes.post("/api/clinics/encounters/{encounter_id}/guests")
+async def invite_guest(request: web.Request) -> web.Response:
+    """A third party with a link of their own: a relative, an interpreter, a specialist elsewhere."""
+    user = _user(request)
+    body = await parse_body(request, GuestIn)
+    token = secrets.token_urlsafe(32)
+    async with request.app[SESSIONS].begin() as db:
+        encounter = await _encounter_for(request, db, user, "clinic.guest.invite")
+        if not is_staff(user, encounter.tenant_id):
+            raise ApiError(403, "forbidden", "only the clinic invites guests")
+        if encounter.status not in ACTIVE:
+            raise ApiError(409, "visit_closed", "this visit has ended")
+        guest = await create_user(db, email=f"g-{secrets.token_hex(8)}@{GUEST_EMAIL_DOMAIN}",
+                                  display_name=f"{body.name} ({body.role})")
+        guest.phone = body.phone
+        db.add(RoomMember(room_id=encounter.room_id, user_id=guest.id, role=RoomRole.PARTICIPANT))
+        db.add(JoinLink(encounter_id=encounter.id, token_hash=_digest(token), guest_user_id=guest.id,
+                        guest_role=body.role, expires_at=utcnow() + LINK_VALID_AFTER_START))
+        db.add(audit_row(audit_context(request), "clinic.guest.invite", Outcome.SUCCESS, target_type="encounter",
+                         target_id=encounter.id, tenant_id=encounter.tenant_id))
+    link = f"{request.app[SETTINGS].effective_public_url}/join/{token}"
+    return web.json_response({"guest_id": guest.id, "name": guest.display_name, "join_link": link}, status=201,
+                             headers={"Cache-Control": "no-store"})

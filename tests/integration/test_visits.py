@@ -150,3 +150,32 @@ async def test_chat_between_patient_and_clinic(client: TestClient, demo: Demo,
     doctor_csrf = await login(client, demo.users["doctor"].email)
     await client.post(f"/api/clinics/encounters/{visit['id']}/end", headers={"X-CSRF-Token": doctor_csrf})
     assert (await phone.post(url, headers={"X-CSRF-Token": patient_csrf}, json={"text": "x"})).status == 409
+
+
+async def test_an_invited_guest_joins_once_the_visit_is_in_progress(
+    client: TestClient, demo: Demo, aiohttp_client: Callable[..., Awaitable[TestClient]]
+) -> None:
+    csrf = await login(client, demo.users["doctor"].email)
+    visit = await (await client.post(f"/api/clinics/{demo.facility.id}/encounters", headers={"X-CSRF-Token": csrf},
+                                     json={"patient_id": demo.users["patient2"].id, "walk_in": True})).json()
+    invited = await client.post(f"/api/clinics/encounters/{visit['id']}/guests", headers={"X-CSRF-Token": csrf},
+                                json={"name": "Võ Văn Em", "role": "family", "phone": "0912345678"})
+    assert invited.status == 201, await invited.text()
+    guest = await invited.json()
+    father = await aiohttp_client(client.server)
+    opened = await father.get(urlsplit(guest["join_link"]).path, allow_redirects=False)
+    assert opened.status == 302 and opened.headers["Location"] == f"/rooms/{visit['room']}"
+    father_csrf = await page_csrf(father, "/rooms")
+    token_url = f"/api/rooms/{visit['room']}/token"
+    assert (await (await father.post(token_url, headers={"X-CSRF-Token": father_csrf})).json())["error"][
+        "code"] == "not_admitted"
+    await client.post(f"/api/clinics/encounters/{visit['id']}/admit", headers={"X-CSRF-Token": csrf})
+    granted = await father.post(token_url, headers={"X-CSRF-Token": father_csrf})
+    assert granted.status == 200 and (await granted.json())["grants"]["room_admin"] is False
+    # The guest sees nothing else: not the patient's visit data, not other rooms.
+    assert (await father.get(f"/api/clinics/encounters/{visit['id']}/waiting")).status == 404
+    patient = await aiohttp_client(client.server)
+    patient_csrf = await login(patient, demo.users["patient1"].email)
+    assert (await patient.post(f"/api/clinics/encounters/{visit['id']}/guests",
+                               headers={"X-CSRF-Token": patient_csrf},
+                               json={"name": "x", "role": "family"})).status == 404
