@@ -22,6 +22,7 @@ async def consultations(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     from clinics import chat, consent, facilities, pages, patients, visit_record, visits
     from clinics.eligibility import ConditionList
+    from clinics.fhir import setup_fhir
     from clinics.settings import ClinicsSettings
     from server.rooms.policy import ROOM_CHECKS
 
@@ -37,3 +38,4 @@ def setup(app: web.Application) -> None:
     app.router.add_routes(consent.routes)
     app.router.add_routes(visit_record.routes)
     app.router.add_routes(chat.routes)
+    setup_fhir(app)

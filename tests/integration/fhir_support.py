@@ -29,7 +29,8 @@ FHIR_JSON = "application/fhir+json"
 # fhir.resources 8 models R4B (4.3.0) and STU3, not 4.0.1 itself; for every type served here R4B is
 # the R4 definition unchanged, so a resource valid in R4B is valid in R4.
 SERVED = {"Organization", "Practitioner", "PractitionerRole", "Patient", "AuditEvent", "HealthcareService",
-          "Schedule", "Slot", "Appointment", "DocumentReference"}
+          "Schedule", "Slot", "Appointment", "DocumentReference",
+          "Encounter"}  # the last from the clinics plugin (clinics/fhir.py)
 # Slots are computed per Schedule: a Slot search needs schedule=..., so "search everything" skips it.
 SEARCHABLE_ALONE = SERVED - {"Slot"}
 

@@ -150,7 +150,7 @@ async def test_type_filter_and_parameters(sqlite_world: tuple[TestClient, World]
     assert [entry["type"] for entry in manifest["output"]] == ["Organization", "Practitioner"]
     [school] = await ndjson(client, key, manifest["output"][0]["url"])
     assert school["id"] == world.school.id
-    for query in ["?_type=Slot", "?_type=Encounter", "?_since=2026-01-01", "?_outputFormat=text/csv",
+    for query in ["?_type=Slot", "?_type=Observation", "?_since=2026-01-01", "?_outputFormat=text/csv",
                   "?_type=Patient&_type=Practitioner"]:
         response = await client.get(f"/fhir/R4/$export{query}", headers={**bearer(key), **ASYNC})
         assert response.status == 400, query
