@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp.test_utils import TestServer
-from playwright.async_api import ConsoleMessage, Page
+from playwright.async_api import ConsoleMessage, Page, Route
 from sqlalchemy import select
 
 from server.demo import Demo
@@ -374,3 +374,38 @@ async def test_admin_adds_a_calendar_and_goes_on_to_its_hours(
         (demo.facility.id, "room", demo.users["nurse"].id, 10, 3)
     assert admin.url.endswith(f"/schedule/admin/{created.id}/availability")
     assert not errors, errors
+
+
+async def test_editor_shows_a_server_refusal_next_to_its_field(
+    live: tuple[TestServer, Demo], new_user_page: Callable[[str], Awaitable[Page]],
+) -> None:
+    """What the browser cannot check, the API refuses naming the field ("rules.1.end: …"); the editor
+    puts that message beside the field it names. The refusal is played by the test (an intercepted
+    PUT), since the page's own checks stop every mistake the API would see today."""
+    server, demo = live
+    base = str(server.make_url("")).rstrip("/")
+    resource = await resource_of(server, demo.facility.id, demo.users["doctor"].id)
+    admin = await new_user_page(demo.users["facility_admin"].email)
+    refusal = '{"error": {"code": "invalid_body", "message": "rules.1.end: Value error, end must be after start"}}'
+
+    async def refuse_put(route: Route) -> None:
+        if route.request.method == "PUT":
+            await route.fulfill(status=400, content_type="application/json", body=refusal)
+        else:
+            await route.continue_()
+
+    await admin.route("**/api/scheduling/resources/*/availability", refuse_put)
+    await admin.goto(f"{base}/schedule/admin/{resource.id}/availability")
+    await admin.wait_for_selector("body[data-ready=true]")
+    await admin.click("#save")
+    second_end = admin.locator('.weekday[data-weekday="0"] .range-end').nth(1)  # the demo's Monday afternoon
+
+    async def marked() -> str | None:
+        invalid = await second_end.get_attribute("aria-invalid")
+        return None if invalid == "true" else f"the second Monday range's end has aria-invalid={invalid!r}"
+
+    await wait_for(marked, 10)
+    error_id = await second_end.get_attribute("aria-describedby")
+    assert "end must be after start" in await admin.locator(f"#{error_id}").inner_text()
+    assert "Vui lòng sửa các ô được đánh dấu" in await admin.locator("#editor-status").inner_text()
+    assert await second_end.evaluate("(node) => node === document.activeElement")  # focus goes to the field
