@@ -170,3 +170,18 @@ def random_secret() -> str:
 
 __all__ = ["DEMO_PASSWORD", "create_engine", "load_plugins", "login", "make_settings", "page_csrf", "seed",
            "session_factory", "upgrade"]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """aiortc's decoder threads are not daemons: one left behind by a receiver that was never stopped
+    keeps the interpreter alive after the last test, and the run never ends. Stop any such thread with
+    aiortc's own stop signal (None on its input queue) and say so, so that the leak stays visible."""
+    import threading
+
+    leaked = [t for t in threading.enumerate() if t.name in ("audio-decoder", "video-decoder") and t.is_alive()]
+    for thread in leaked:
+        args = getattr(thread, "_args", ())
+        if len(args) >= 2 and hasattr(args[1], "put"):
+            args[1].put(None)
+    if leaked:
+        print(f"\nnote: stopped {len(leaked)} aiortc decoder thread(s) left running by an unclosed receiver")
