@@ -210,14 +210,14 @@ PARTICIPANT = p.ParticipantInfo(id="p1", identity="u1", name="Bác sĩ An")
 
 def test_joined_serialises_with_type_protocol_and_participants() -> None:
     data = wire(p.Joined(room="r1", participant=PARTICIPANT, participants=[PARTICIPANT],
-                         ice_servers=[{"urls": ["stun:stun.example.org"]}]))
+                         ice_servers=[{"urls": ["stun:ice.example.org"]}]))
     assert data["type"] == "joined"
     assert data["protocol"] == 1
     assert data["room"] == "r1"
     assert data["participant"] == {"id": "p1", "identity": "u1", "name": "Bác sĩ An",
                                    "audio_muted": False, "video_muted": False}
     assert data["participants"] == [data["participant"]]
-    assert data["ice_servers"] == [{"urls": ["stun:stun.example.org"]}]
+    assert data["ice_servers"] == [{"urls": ["stun:ice.example.org"]}]
 
 
 @pytest.mark.parametrize(

@@ -43,7 +43,7 @@ def test_reads_caunoi_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     monkeypatch.setenv("CAUNOI_MIGRATE_ON_START", "false")
     monkeypatch.setenv("CAUNOI_ROOM_TOKEN_TTL_SECONDS", "60")
     monkeypatch.setenv("CAUNOI_ICE_SERVERS",
-                       '[{"urls": "stun:stun.example.vn:3478"},'
+                       '[{"urls": "stun:ice.example.vn:3478"},'
                        ' {"urls": ["turn:turn.example.vn", "turns:turn.example.vn"], "username": "u",'
                        ' "credential": "c"}]')
     monkeypatch.setenv("CAUNOI_ICE_ANNOUNCED_ADDRESS", "203.0.113.7")
@@ -62,7 +62,7 @@ def test_reads_caunoi_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     assert settings.migrate_on_start is False
     assert settings.room_token_ttl_seconds == 60
     assert [server.urls for server in settings.ice_servers] == [
-        ["stun:stun.example.vn:3478"], ["turn:turn.example.vn", "turns:turn.example.vn"]]
+        ["stun:ice.example.vn:3478"], ["turn:turn.example.vn", "turns:turn.example.vn"]]
     assert settings.ice_servers[1].username == "u"
     assert settings.ice_servers[1].credential == "c"
     assert settings.ice_announced_address == "203.0.113.7"
