@@ -9,8 +9,8 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from clinics.models import Encounter, VisitMessage
-from clinics.visits import ACTIVE, is_staff
+from clinics.models import VisitMessage
+from clinics.visits import ACTIVE, is_staff, visit_of
 from server.errors import ApiError
 from server.keys import SESSIONS
 from server.records.audit import Outcome, audit, audit_row
@@ -25,20 +25,6 @@ class MessageIn(BaseModel):
     text: str = Field(min_length=1, max_length=2000)
 
 
-async def _encounter(request: web.Request, action: str) -> Encounter:
-    user = request.get(USER)
-    if user is None:
-        raise ApiError(401, "not_logged_in", "log in first")
-    encounter_id = request.match_info["encounter_id"]
-    async with request.app[SESSIONS]() as db:
-        encounter = await db.get(Encounter, encounter_id)
-    if encounter is None or not (is_staff(user, encounter.tenant_id) or encounter.patient_id == user.id):
-        await audit(request.app[SESSIONS], audit_context(request), action, Outcome.DENIED, target_type="encounter",
-                    target_id=encounter_id[:64])
-        raise ApiError(404, "not_found", "no such visit")
-    return encounter
-
-
 def message_json(message: VisitMessage) -> dict[str, object]:
     return {"id": message.id, "sender_name": message.sender_name, "from_clinic": message.from_clinic,
             "text": message.text, "sent_at": message.sent_at.isoformat()}
@@ -46,7 +32,7 @@ def message_json(message: VisitMessage) -> dict[str, object]:
 
 @routes.post("/api/clinics/encounters/{encounter_id}/messages")
 async def send_message(request: web.Request) -> web.Response:
-    encounter = await _encounter(request, "clinic.chat.send")
+    encounter = await visit_of(request, "clinic.chat.send")
     body = await parse_body(request, MessageIn)
     if encounter.status not in ACTIVE:
         raise ApiError(409, "visit_closed", "this visit has ended")
@@ -64,7 +50,7 @@ async def send_message(request: web.Request) -> web.Response:
 @routes.get("/api/clinics/encounters/{encounter_id}/messages")
 async def list_messages(request: web.Request) -> web.Response:
     """Messages after ``after`` (ISO time of the last one seen), oldest first."""
-    encounter = await _encounter(request, "clinic.chat.read")
+    encounter = await visit_of(request, "clinic.chat.read")
     query = select(VisitMessage).where(VisitMessage.encounter_id == encounter.id)
     if "after" in request.query:
         try:

@@ -19,9 +19,9 @@ from sqlalchemy import select
 from clinics.consent import active_consent
 from clinics.eligibility import InvalidCode, icd10_key
 from clinics.facilities import CONDITIONS
-from clinics.models import ConsentPurpose, Encounter, EncounterStatus
+from clinics.models import ConsentPurpose, EncounterStatus
 from clinics.pdf import FontMissing, visit_record_pdf
-from clinics.visits import is_staff
+from clinics.visits import is_staff, visit_of
 from server.auth.models import Role, Tenant, User
 from server.errors import ApiError
 from server.keys import DOCUMENT_STORAGE, SESSIONS, SETTINGS
@@ -112,24 +112,10 @@ class VisitRecordIn(_Part):
     follow_up: FollowUp | None = None
 
 
-async def _encounter(request: web.Request, action: str) -> Encounter:
-    user = request.get(USER)
-    if user is None:
-        raise ApiError(401, "not_logged_in", "log in first")
-    encounter_id = request.match_info["encounter_id"]
-    async with request.app[SESSIONS]() as db:
-        encounter = await db.get(Encounter, encounter_id)
-    if encounter is None or not (is_staff(user, encounter.tenant_id) or encounter.patient_id == user.id):
-        await audit(request.app[SESSIONS], audit_context(request), action, Outcome.DENIED, target_type="encounter",
-                    target_id=encounter_id[:64])
-        raise ApiError(404, "not_found", "no such visit")
-    return encounter
-
-
 @routes.put("/api/clinics/encounters/{encounter_id}/record")
 async def save_record(request: web.Request) -> web.Response:
     """Save the record (each save is a new version of one document); doctors and nurses only."""
-    encounter = await _encounter(request, "clinic.record.write")
+    encounter = await visit_of(request, "clinic.record.write")
     user = request[USER]
     if not (user.has_role(Role.DOCTOR, encounter.tenant_id) or user.has_role(Role.NURSE, encounter.tenant_id)):
         raise ApiError(403, "forbidden", "only the doctor or nurse writes the visit record")
@@ -174,7 +160,7 @@ async def save_record(request: web.Request) -> web.Response:
 @routes.get("/api/clinics/encounters/{encounter_id}/record")
 async def read_record(request: web.Request) -> web.Response:
     """Staff read the record at any time; the patient reads it once the visit has ended."""
-    encounter = await _encounter(request, "clinic.record.read")
+    encounter = await visit_of(request, "clinic.record.read")
     user = request[USER]
     if not is_staff(user, encounter.tenant_id) and encounter.status != EncounterStatus.FINISHED:
         raise ApiError(409, "visit_not_finished", "the summary is available after the visit")
@@ -195,7 +181,7 @@ async def read_record(request: web.Request) -> web.Response:
 @routes.get("/api/clinics/encounters/{encounter_id}/record.pdf")
 async def record_pdf(request: web.Request) -> web.Response:
     """The record to print: the same rules as reading it."""
-    encounter = await _encounter(request, "clinic.record.pdf")
+    encounter = await visit_of(request, "clinic.record.pdf")
     user = request[USER]
     if not is_staff(user, encounter.tenant_id) and encounter.status != EncounterStatus.FINISHED:
         raise ApiError(409, "visit_not_finished", "the summary is available after the visit")

@@ -149,6 +149,21 @@ async def join(request: web.Request) -> web.StreamResponse:
     raise response
 
 
+async def visit_of(request: web.Request, action: str) -> Encounter:
+    """The visit in the URL, for its clinic's staff or its patient; anyone else 404 (audited)."""
+    user = request.get(USER)
+    if user is None:
+        raise ApiError(401, "not_logged_in", "log in first")
+    encounter_id = request.match_info["encounter_id"]
+    async with request.app[SESSIONS]() as db:
+        encounter = await db.get(Encounter, encounter_id)
+    if encounter is None or not (is_staff(user, encounter.tenant_id) or encounter.patient_id == user.id):
+        await audit(request.app[SESSIONS], audit_context(request), action, Outcome.DENIED, target_type="encounter",
+                    target_id=encounter_id[:64])
+        raise ApiError(404, "not_found", "no such visit")
+    return encounter
+
+
 async def _encounter_for(request: web.Request, db: AsyncSession, user: CurrentUser, action: str) -> Encounter:
     encounter_id = request.match_info["encounter_id"]
     encounter = await db.get(Encounter, encounter_id)
