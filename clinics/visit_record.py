@@ -19,7 +19,7 @@ from sqlalchemy import select
 from clinics.consent import active_consent
 from clinics.eligibility import InvalidCode, icd10_key
 from clinics.facilities import CONDITIONS
-from clinics.models import ConsentPurpose, EncounterStatus
+from clinics.models import ConsentPurpose, Encounter, EncounterStatus
 from clinics.pdf import FontMissing, visit_record_pdf
 from clinics.visits import is_staff, visit_of
 from server.auth.models import Role, Tenant, User
@@ -157,12 +157,11 @@ async def save_record(request: web.Request) -> web.Response:
     })
 
 
-@routes.get("/api/clinics/encounters/{encounter_id}/record")
-async def read_record(request: web.Request) -> web.Response:
-    """Staff read the record at any time; the patient reads it once the visit has ended."""
-    encounter = await visit_of(request, "clinic.record.read")
-    user = request[USER]
-    if not is_staff(user, encounter.tenant_id) and encounter.status != EncounterStatus.FINISHED:
+async def current_record(request: web.Request, action: str) -> tuple[Encounter, Document, DocumentVersion]:
+    """The visit's record as of its current version, under the reading rules: staff at any time,
+    the patient once the visit has ended (409 before); 404 while there is none."""
+    encounter = await visit_of(request, action)
+    if not is_staff(request[USER], encounter.tenant_id) and encounter.status != EncounterStatus.FINISHED:
         raise ApiError(409, "visit_not_finished", "the summary is available after the visit")
     async with request.app[SESSIONS]() as db:
         document = await db.scalar(select(Document).where(Document.context_type == "encounter",
@@ -172,6 +171,14 @@ async def read_record(request: web.Request) -> web.Response:
             DocumentVersion.document_id == document.id, DocumentVersion.version == document.current_version))
     if document is None or version is None or version.text is None:
         raise ApiError(404, "not_found", "no record yet")
+    return encounter, document, version
+
+
+@routes.get("/api/clinics/encounters/{encounter_id}/record")
+async def read_record(request: web.Request) -> web.Response:
+    """Staff read the record at any time; the patient reads it once the visit has ended."""
+    encounter, document, version = await current_record(request, "clinic.record.read")
+    assert version.text is not None
     await audit(request.app[SESSIONS], audit_context(request), "clinic.record.read", Outcome.SUCCESS,
                 target_type="document", target_id=document.id, tenant_id=encounter.tenant_id)
     return web.json_response({"document_id": document.id, "version": version.version,
@@ -181,25 +188,15 @@ async def read_record(request: web.Request) -> web.Response:
 @routes.get("/api/clinics/encounters/{encounter_id}/record.pdf")
 async def record_pdf(request: web.Request) -> web.Response:
     """The record to print: the same rules as reading it."""
-    encounter = await visit_of(request, "clinic.record.pdf")
-    user = request[USER]
-    if not is_staff(user, encounter.tenant_id) and encounter.status != EncounterStatus.FINISHED:
-        raise ApiError(409, "visit_not_finished", "the summary is available after the visit")
+    encounter, document, version = await current_record(request, "clinic.record.pdf")
     async with request.app[SESSIONS]() as db:
-        document = await db.scalar(select(Document).where(Document.context_type == "encounter",
-                                                          Document.context_id == encounter.id,
-                                                          Document.kind == DocumentKind.NOTE))
-        if document is None:
-            raise ApiError(404, "not_found", "no record yet")
-        version = await db.scalar(select(DocumentVersion).where(
-            DocumentVersion.document_id == document.id, DocumentVersion.version == document.current_version))
         signatures = (await db.execute(select(Signature, User.display_name).join(User, User.id == Signature.signer_id)
                                        .where(Signature.document_id == document.id,
                                               Signature.version == document.current_version))).all()
         tenant = await db.get(Tenant, encounter.tenant_id)
         patient = await db.get(User, encounter.patient_id)
         doctor = await db.get(User, encounter.practitioner_id) if encounter.practitioner_id else None
-    assert version is not None and version.text is not None and tenant and patient
+    assert version.text is not None and tenant and patient
     try:
         data = visit_record_pdf(json.loads(version.text), facility=tenant.name, patient=patient.display_name,
                                 doctor=doctor.display_name if doctor else "", version=version.version,

@@ -246,7 +246,7 @@ async def queue(request: web.Request) -> web.Response:
                               "waiting": sum(1 for e, _ in rows if e.status == EncounterStatus.WAITING)})
 
 
-async def _admit(db: AsyncSession, encounter: Encounter, now: datetime) -> bool:
+def _admit(encounter: Encounter, now: datetime) -> bool:
     if encounter.status != EncounterStatus.WAITING:
         return False
     encounter.status = EncounterStatus.IN_PROGRESS
@@ -261,7 +261,7 @@ async def admit(request: web.Request) -> web.Response:
         encounter = await _encounter_for(request, db, user, "clinic.encounter.admit")
         if not is_staff(user, encounter.tenant_id):
             raise ApiError(403, "forbidden", "only the clinic admits patients")
-        if not await _admit(db, encounter, utcnow()):
+        if not _admit(encounter, utcnow()):
             raise ApiError(409, "not_waiting", "the patient is not in the waiting room")
         db.add(audit_row(audit_context(request), "clinic.encounter.admit", Outcome.SUCCESS, target_type="encounter",
                          target_id=encounter.id, tenant_id=encounter.tenant_id))
@@ -281,7 +281,7 @@ async def admit_all(request: web.Request) -> web.Response:
             Encounter.tenant_id == tenant_id, Encounter.status == EncounterStatus.WAITING,
             (Encounter.practitioner_id == user.id) | Encounter.practitioner_id.is_(None)))).scalars().all()
         for encounter in waiting_now:
-            await _admit(db, encounter, now)
+            _admit(encounter, now)
             db.add(audit_row(audit_context(request), "clinic.encounter.admit", Outcome.SUCCESS,
                              target_type="encounter", target_id=encounter.id, tenant_id=tenant_id))
     return web.json_response({"admitted": [e.id for e in waiting_now]})
