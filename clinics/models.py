@@ -180,3 +180,81 @@ class VisitMessage(IdMixin, Base):
     from_clinic: Mapped[bool] = mapped_column(Boolean)
     text: Mapped[str] = mapped_column(Text)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ConsultationStatus(enum.StrEnum):
+    """requested → accepted | declined → scheduled → in_session → concluded → signed (closed)."""
+
+    REQUESTED = "requested"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    SCHEDULED = "scheduled"
+    IN_SESSION = "in_session"
+    CONCLUDED = "concluded"  # minutes written, not yet signed by the chair and the secretary
+    SIGNED = "signed"  # closed: the current minutes carry the chair's and the secretary's signatures
+
+
+class ConsultationRole(enum.StrEnum):
+    CHAIR = "chair"  # chủ trì
+    SECRETARY = "secretary"  # thư ký
+    MEMBER = "member"
+    REQUESTER = "requester"  # the station's doctor who asked
+
+
+class Consultation(IdMixin, Base):
+    """A hội chẩn (Thông tư 49/2017): a facility asks a department of another facility about one of
+    its patients. The patient, the encounter and the minutes stay in the requesting facility's record;
+    the consulted facility's people see them only as participants of this consultation."""
+
+    __tablename__ = "consultations"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    consulted_tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    department: Mapped[str] = mapped_column(String(200))
+    patient_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    encounter_id: Mapped[str | None] = mapped_column(ForeignKey("encounters.id", ondelete="SET NULL"), default=None)
+    room_id: Mapped[str | None] = mapped_column(ForeignKey("rooms.id", ondelete="SET NULL"), default=None)
+    status: Mapped[ConsultationStatus] = mapped_column(str_enum(ConsultationStatus, 16),
+                                                      default=ConsultationStatus.REQUESTED)
+    urgency: Mapped[str] = mapped_column(String(16))  # routine | urgent | emergency
+    reason: Mapped[str] = mapped_column(Text)
+    history: Mapped[str] = mapped_column(Text, default="")  # tóm tắt bệnh sử, diễn biến
+    findings: Mapped[str] = mapped_column(Text, default="")  # khám, cận lâm sàng
+    decline_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    scheduled_start: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    conclusion: Mapped[str | None] = mapped_column(Text, default=None)  # kết luận chung
+    diagnosis_icd10: Mapped[str | None] = mapped_column(String(10), default=None)
+    diagnosis_text: Mapped[str | None] = mapped_column(String(300), default=None)
+    management: Mapped[str | None] = mapped_column(Text, default=None)  # hướng xử trí
+    minutes_document_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    requested_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    decided_by: Mapped[str | None] = mapped_column(String(36), default=None)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    concluded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class ConsultationQuestion(IdMixin, Base):
+    """One question the requesting facility asks; the chair answers each (kết luận từng vấn đề)."""
+
+    __tablename__ = "consultation_questions"
+    __table_args__ = (UniqueConstraint("consultation_id", "position"),)
+
+    consultation_id: Mapped[str] = mapped_column(ForeignKey("consultations.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    conclusion: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class ConsultationParticipant(IdMixin, Base):
+    """Who takes part, from which facility, in which role; the room's members mirror this list."""
+
+    __tablename__ = "consultation_participants"
+    __table_args__ = (UniqueConstraint("consultation_id", "user_id"),)
+
+    consultation_id: Mapped[str] = mapped_column(ForeignKey("consultations.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    role: Mapped[ConsultationRole] = mapped_column(str_enum(ConsultationRole, 16))
