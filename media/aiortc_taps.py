@@ -138,6 +138,11 @@ class ReceiverTap:
             known[ssrc] = self.rids.index(rid)
         return known.get(ssrc, -1)
 
+    def set_sink(self, on_packet: Callable[[RtpPacket, int], None]) -> None:
+        """Send packets elsewhere from now on (a track unpublished and published again on the same
+        media section gets a new forwarder; the tap and its RTCP duties stay)."""
+        self._on_packet = on_packet
+
     def send_pli(self, layer: int = 0) -> None:
         """Ask the publisher for a keyframe of a layer (RFC 4585 picture loss indication)."""
         ssrc = self.layer_ssrcs.get(layer) if self.rids else self.media_ssrc

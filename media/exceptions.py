@@ -29,3 +29,9 @@ class NotPublished(MediaError):
     """A viewer asked for a participant that publishes nothing (yet)."""
 
     code = "not_published"
+
+
+class InvalidTrackSource(MediaError):
+    """An offer's track sources are unknown, of the wrong kind, repeated, or name no media section."""
+
+    code = "invalid_track_source"

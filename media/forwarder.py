@@ -33,6 +33,16 @@ Shared by all subscribers of the track, so a subscriber costs no packet memory o
 LAYER_IDLE = 0.5
 """Seconds without a packet after which a simulcast layer counts as off."""
 
+SOURCE_KINDS = {"camera": "video", "screen": "video", "microphone": "audio"}
+"""Every track source a publisher may announce, and the kind of track it must be (as LiveKit's
+TrackSource): a participant publishes at most one track per source."""
+
+
+def default_source(kind: str) -> str:
+    """The source of a track whose publisher announced none (clients before sources existed)."""
+    return "microphone" if kind == "audio" else "camera"
+
+
 TemplateKey = tuple[int, str, tuple[tuple[int, str], ...]]
 
 
@@ -41,9 +51,11 @@ class Forwarder:
     (index 0 the lowest), each down track following one layer at a time."""
 
     def __init__(self, publisher_id: str, kind: str, codec: RTCRtpCodecParameters,
-                 send_pli: Callable[[int], None], layers: int = 1) -> None:
+                 send_pli: Callable[[int], None], layers: int = 1, source: str = "") -> None:
         self.publisher_id = publisher_id
         self.kind = kind
+        self.source = source or default_source(kind)
+        """What the track shows: "camera" or "screen" (video), "microphone" (audio)."""
         self.codec = codec
         self.clock_rate = codec.clockRate
         self.layers = layers

@@ -1,4 +1,4 @@
-"""The first-version SFU: one aiortc peer per browser direction, tracks shared with MediaRelay.
+"""The SFU: rooms, participants, and each participant's two peer connections with the server.
 
 Topology (as LiveKit does it): each participant holds two peer connections with the server.
 - The *publisher* connection: the browser offers its camera and microphone; the server only receives.
@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
-from aiortc.sdp import candidate_from_sdp
+from aiortc.rtp import RtpPacket
+from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from media import sdp as sdp_check
 from media import simulcast
@@ -33,8 +34,15 @@ from media.aiortc_taps import (
     publisher_codec,
 )
 from media.downtrack import DownTrack
-from media.exceptions import InvalidCandidate, InvalidSdp, NegotiationError, NotAllowed, NotPublished
-from media.forwarder import Forwarder
+from media.exceptions import (
+    InvalidCandidate,
+    InvalidSdp,
+    InvalidTrackSource,
+    NegotiationError,
+    NotAllowed,
+    NotPublished,
+)
+from media.forwarder import SOURCE_KINDS, Forwarder, default_source
 from media.ice import IceConfig, announce_address
 from media.viewer import Viewer
 
@@ -50,6 +58,8 @@ class TrackInfo:
     mid: str
     participant_id: str
     kind: str
+    source: str = ""
+    """"camera", "screen" or "microphone": the page labels a screen share's tile by it."""
 
 
 class SignalSink(Protocol):
@@ -58,12 +68,36 @@ class SignalSink(Protocol):
     async def send_subscriber_offer(self, sdp: str, tracks: list[TrackInfo]) -> None: ...
 
 
+TrackKey = tuple[str, str]
+"""(kind, source) of a published track, e.g. ("video", "screen")."""
+
+
 @dataclass
 class _Forward:
     publisher_id: str
-    kind: str
+    forwarder: Forwarder
     transceiver: RTCRtpTransceiver
     downtrack: DownTrack
+
+    @property
+    def kind(self) -> str:
+        return self.forwarder.kind
+
+
+@dataclass(eq=False)
+class _Section:
+    """One media section of a publisher connection: tapped once, published while it sends."""
+
+    mid: str
+    kind: str
+    transceiver: RTCRtpTransceiver
+    tap: ReceiverTap | None = None
+    forwarder: Forwarder | None = None
+    source: str = ""
+
+    def push(self, packet: RtpPacket, layer: int) -> None:
+        if self.forwarder is not None:
+            self.forwarder.push(packet, layer)
 
 
 class Participant:
@@ -78,8 +112,11 @@ class Participant:
         self._config = room.config
         self.publisher: RTCPeerConnection | None = None
         self.subscriber: RTCPeerConnection | None = None
-        self.published: dict[str, Forwarder] = {}
-        self._taps: list[ReceiverTap] = []
+        self.published: dict[TrackKey, Forwarder] = {}
+        """What this participant publishes now, by (kind, source)."""
+        self._sections: dict[str, _Section] = {}
+        self._sources: dict[str, str] = {}
+        """The source of each publisher media section (by mid): fixed once given."""
         self._forwards: list[_Forward] = []
         self._video_off: dict[str, bool] = {}
         self._video_layer: dict[str, int | None] = {}
@@ -91,16 +128,24 @@ class Participant:
 
     # --- publisher connection: the browser offers, we answer -------------------------------------
 
-    async def handle_publisher_offer(self, sdp: str) -> str:
+    async def handle_publisher_offer(self, sdp: str, sources: dict[str, str] | None = None) -> str:
+        """Answer the client's offer on its publisher connection.
+
+        ``sources`` maps a media section (mid) to what it carries: "camera", "screen" (video) or
+        "microphone" (audio); unnamed sections keep the source they had, or take their kind's default.
+        A track whose section stops sending (the screen share ended) is unpublished; one that sends
+        again is published again. Nothing changes if the offer or its sources are refused.
+        """
         if not self.can_publish:
             raise NotAllowed("this token does not allow publishing")
-        sdp_check.parse_offer(sdp)
+        description = sdp_check.parse_offer(sdp)
+        planned = self._plan_sources(description, sources or {})
         offered = simulcast.parse_offer(sdp)
-        self._simulcast.update({offer.mid: offer for offer in offered})
         if self.publisher is None:
             self.publisher = self._new_pc()
             self.publisher.on("track", self._on_remote_track)
         pc = self.publisher
+        self._simulcast.update({offer.mid: offer for offer in offered})
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
             await pc.setLocalDescription(await pc.createAnswer())
@@ -109,34 +154,95 @@ class Participant:
         except Exception as exc:  # aiortc rejects what it cannot negotiate with assorted errors
             log.warning("publisher offer rejected for %s: %s: %s", self.id, type(exc).__name__, exc)
             raise InvalidSdp(f"the offer could not be negotiated ({type(exc).__name__})") from None
+        self._sources = planned
+        self._reconcile_published()
         answer = simulcast.complete_answer(pc.localDescription.sdp, offered) if offered else pc.localDescription.sdp
         return announce_address(answer, self._config.announced_address)
 
+    def _plan_sources(self, description: SessionDescription, announced: dict[str, str]) -> dict[str, str]:
+        """The source of every media section after this offer, or InvalidTrackSource (nothing applied)."""
+        sections = {media.rtp.muxId: media for media in description.media if media.kind in ("audio", "video")}
+        planned = dict(self._sources)
+        for mid, source in announced.items():
+            media = sections.get(mid)
+            if media is None:
+                raise InvalidTrackSource(f"track {mid!r} names no media section of the offer")
+            if SOURCE_KINDS.get(source) != media.kind:
+                raise InvalidTrackSource(f"track {mid!r} is {media.kind}: it cannot be the {source!r} source")
+            if planned.get(mid, source) != source:
+                raise InvalidTrackSource(f"track {mid!r} is the {planned[mid]!r}; a track keeps its source "
+                                         "(publish a new track for another source)")
+            planned[mid] = source
+        owners: dict[str, str] = {}
+        for mid, media in sections.items():
+            if media.direction not in ("sendonly", "sendrecv") or not media.port:
+                continue
+            source = planned.setdefault(mid, default_source(media.kind))
+            if source in owners:
+                raise InvalidTrackSource(f"tracks {owners[source]!r} and {mid!r} are both the {source!r}: "
+                                         "publish one track per source")
+            owners[source] = mid
+        return planned
+
     def _on_remote_track(self, track: MediaStreamTrack) -> None:
-        if track.kind not in ("audio", "video") or track.kind in self.published or self.publisher is None:
+        """A new media section of the publisher connection: tap it at once (before any RTP flows);
+        whether it is published is decided once the answer is made (:meth:`_reconcile_published`)."""
+        if track.kind not in ("audio", "video") or self.publisher is None:
             return
         transceiver = next((t for t in self.publisher.getTransceivers() if t.receiver.track is track), None)
-        codec = publisher_codec(transceiver) if transceiver is not None else None
-        if transceiver is None or codec is None:
+        if transceiver is None or transceiver.mid is None or transceiver.mid in self._sections:
             return
         kind = track.kind
-        # The tap is made first so that the forwarder can ask it for keyframes; RTP flows once the
-        # connection is up, long after both exist.
-        holder: list[ReceiverTap] = []
-        simulcast = self._simulcast.get(transceiver.mid or "") if kind == "video" else None
-        rids = simulcast.rids if simulcast else ()
+        offer = self._simulcast.get(transceiver.mid) if kind == "video" else None
+        section = _Section(transceiver.mid, kind, transceiver)
+        section.tap = ReceiverTap(transceiver.receiver, kind, section.push, offer.rids if offer else ())
+        if offer is not None:
+            parse_rid_extensions(transceiver.receiver, offer.extensions)
+        self._sections[transceiver.mid] = section
 
-        def send_pli(layer: int) -> None:
-            holder[0].send_pli(layer)
+    def _reconcile_published(self) -> None:
+        """Publish the sections that send now, unpublish those that stopped (removals first, so that
+        a new screen track can replace an ended one in the same offer)."""
+        sending = {mid: section for mid, section in self._sections.items()
+                   if section.transceiver.currentDirection in ("recvonly", "sendrecv")}
+        for mid, section in self._sections.items():
+            if section.forwarder is not None and (mid not in sending or self._sources.get(mid) != section.source):
+                self._unpublish(section)
+        for mid, section in sending.items():
+            if section.forwarder is None:
+                self._publish(section, self._sources.get(mid) or default_source(section.kind))
 
-        forwarder = Forwarder(self.id, kind, codec, send_pli, layers=max(1, len(rids)))
-        tap = ReceiverTap(transceiver.receiver, kind, forwarder.push, rids)
-        if simulcast is not None:
-            parse_rid_extensions(transceiver.receiver, simulcast.extensions)
-        holder.append(tap)
-        self._taps.append(tap)
-        self.published[kind] = forwarder
+    def _publish(self, section: _Section, source: str) -> None:
+        codec = publisher_codec(section.transceiver)
+        if codec is None or section.tap is None:
+            return
+        tap = section.tap
+        offer = self._simulcast.get(section.mid) if section.kind == "video" else None
+        layers = max(1, len(offer.rids)) if offer else 1
+        forwarder = Forwarder(self.id, section.kind, codec, tap.send_pli, layers=layers, source=source)
+        section.forwarder = forwarder
+        section.source = source
+        self.published[(section.kind, source)] = forwarder
         self.room.track_published(self, forwarder)
+
+    def _unpublish(self, section: _Section) -> None:
+        forwarder = section.forwarder
+        if forwarder is None:
+            return
+        section.forwarder = None
+        if self.published.get((forwarder.kind, forwarder.source)) is forwarder:
+            del self.published[(forwarder.kind, forwarder.source)]
+        self.room.track_unpublished(self, forwarder)
+        forwarder.close()
+
+    def main_tracks(self) -> dict[str, Forwarder]:
+        """One track per kind for a single-stream player (WHEP): the camera and microphone, else
+        whatever this participant publishes of that kind (a screen-only encoder)."""
+        tracks: dict[str, Forwarder] = {}
+        for (kind, source), forwarder in self.published.items():
+            if kind not in tracks or source == default_source(kind):
+                tracks[kind] = forwarder
+        return tracks
 
     # --- subscriber connection: we offer, the browser answers ------------------------------------
 
@@ -158,10 +264,11 @@ class Participant:
             transceiver.setCodecPreferences(preferences)
         downtrack = DownTrack(forwarder, self.id, transceiver)
         downtrack.set_muted(forwarder.kind == "video" and self._video_off.get(publisher_id, False))
-        if forwarder.kind == "video":
+        if forwarder.kind == "video" and forwarder.source == "camera":
+            # A thumbnail is a camera's; a shared screen is always shown large, at its best layer.
             downtrack.set_max_layer(self._video_layer.get(publisher_id))
         forwarder.add(downtrack)
-        self._forwards.append(_Forward(publisher_id, forwarder.kind, transceiver, downtrack))
+        self._forwards.append(_Forward(publisher_id, forwarder, transceiver, downtrack))
         self._request_negotiation()
 
     def set_receive_video(self, publisher_id: str, enabled: bool) -> None:
@@ -181,15 +288,17 @@ class Participant:
         """
         self._video_layer[publisher_id] = layer
         for forward in self._forwards:
-            if forward.publisher_id == publisher_id and forward.kind == "video":
+            if forward.publisher_id == publisher_id and forward.forwarder.source == "camera":
                 forward.downtrack.set_max_layer(layer)
 
     def downtracks(self) -> list[DownTrack]:
         return [f.downtrack for f in self._forwards]
 
-    def unsubscribe(self, publisher_id: str) -> None:
+    def unsubscribe(self, publisher_id: str, forwarder: Forwarder | None = None) -> None:
+        """Stop receiving a publisher's tracks (all, or the one ``forwarder``) and re-offer."""
         changed = False
-        for forward in [f for f in self._forwards if f.publisher_id == publisher_id]:
+        for forward in [f for f in self._forwards if f.publisher_id == publisher_id
+                        and (forwarder is None or f.forwarder is forwarder)]:
             forward.downtrack.close()
             forward.transceiver.sender.replaceTrack(None)
             forward.transceiver.direction = "inactive"
@@ -225,7 +334,7 @@ class Participant:
             try:
                 await pc.setLocalDescription(await pc.createOffer())
                 tracks = [
-                    TrackInfo(f.transceiver.mid, f.publisher_id, f.kind)
+                    TrackInfo(f.transceiver.mid, f.publisher_id, f.kind, f.forwarder.source)
                     for f in self._forwards
                     if f.transceiver.mid is not None
                 ]
@@ -315,6 +424,11 @@ class SfuRoom:
             if other is not publisher:
                 other.subscribe(publisher.id, forwarder)
 
+    def track_unpublished(self, publisher: Participant, forwarder: Forwarder) -> None:
+        for other in self.participants.values():
+            if other is not publisher:
+                other.unsubscribe(publisher.id, forwarder)
+
     async def play(self, viewer_id: str, publisher_id: str, sdp: str) -> str:
         """A WHEP viewer of one participant: answer its offer (see media/viewer.py).
 
@@ -327,7 +441,7 @@ class SfuRoom:
         if publisher is None or not publisher.published:
             raise NotPublished(f"{publisher_id} publishes nothing in this room")
         viewer = Viewer(viewer_id, publisher_id, self.config)
-        answer = await viewer.answer(sdp, publisher.published)
+        answer = await viewer.answer(sdp, publisher.main_tracks())
         self.viewers[viewer_id] = viewer
         return answer
 

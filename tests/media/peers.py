@@ -27,8 +27,9 @@ class ColourTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, noise: bool = False) -> None:
+    def __init__(self, noise: bool = False, width: int = 320, height: int = 240) -> None:
         super().__init__()
+        self._width, self._height = width, height
         self._count = 0
         self._start = time.monotonic()
         self._noise = noise
@@ -36,7 +37,7 @@ class ColourTrack(MediaStreamTrack):
     async def recv(self) -> VideoFrame:
         self._count += 1
         await asyncio.sleep(max(0.0, self._start + self._count / 15 - time.monotonic()))
-        frame = VideoFrame(width=320, height=240, format="yuv420p")
+        frame = VideoFrame(width=self._width, height=self._height, format="yuv420p")
         shade = (self._count * 5) % 255
         for plane in frame.planes:
             plane.update(os.urandom(plane.buffer_size) if self._noise else bytes([shade]) * plane.buffer_size)
@@ -107,19 +108,25 @@ class SubscriberSink:
         self.pc = new_pc()
         self.offers: list[list[TrackInfo]] = []
         self.counters: dict[tuple[str, str], Counter] = {}
+        self.by_source: dict[tuple[str, str], Counter] = {}
+        """The same counters by (participant, source): a camera and a screen are both video."""
         self._owners: dict[str, tuple[str, str]] = {}
+        self._sources: dict[str, tuple[str, str]] = {}
         self.participant = None  # set by the test once the SFU has made it
         self.pc.on("track", self._on_track)
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         for transceiver in self.pc.getTransceivers():
             if transceiver.receiver.track is track and transceiver.mid in self._owners:
-                self.counters[self._owners[transceiver.mid]] = Counter(track)
+                counter = Counter(track)
+                self.counters[self._owners[transceiver.mid]] = counter
+                self.by_source[self._sources[transceiver.mid]] = counter
 
     async def send_subscriber_offer(self, sdp: str, tracks: list[TrackInfo]) -> None:
         self.offers.append(tracks)
         for info in tracks:
             self._owners[info.mid] = (info.participant_id, info.kind)
+            self._sources[info.mid] = (info.participant_id, info.source)
         asyncio.get_running_loop().create_task(self._answer(sdp))
 
     async def _answer(self, sdp: str) -> None:

@@ -123,7 +123,7 @@ async def test_keyframe_requests_reach_the_publisher_coalesced(room: Room) -> No
     await asyncio.sleep(1.0)
     arrived = len(requests) - before
     assert 1 <= arrived <= 3, f"{arrived} PLIs reached the publisher for 30 requests in ~1 s"
-    assert teacher.published["video"].keyframes[0].requested >= 30
+    assert teacher.published[("video", "camera")].keyframes[0].requested >= 30
 
 
 def retained_bytes(downtrack: DownTrack) -> int:
@@ -218,4 +218,4 @@ async def test_h264_is_forwarded_to_subscribers_in_h264(room: Room) -> None:
     offered = [line for line in sink.pc.remoteDescription.sdp.splitlines() if line.startswith("a=rtpmap:")]
     assert any("H264/90000" in line for line in offered) and not any("VP8" in line for line in offered)
     assert received and all(p in set(sent) for p in received)
-    assert teacher.published["video"].keyframes_seen > 0, "H.264 keyframes were not recognised"
+    assert teacher.published[("video", "camera")].keyframes_seen > 0, "H.264 keyframes were not recognised"

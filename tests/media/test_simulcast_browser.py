@@ -153,11 +153,12 @@ async def test_four_browsers_receive_a_simulcast_publisher_and_a_thumbnail_gets_
             if done:
                 break
             if time.monotonic() > deadline:
-                layers = teacher.published["video"].bitrates if "video" in teacher.published else []
+                camera = teacher.published.get(("video", "camera"))
+                layers = camera.bitrates if camera is not None else []
                 raise AssertionError(f"after 45 s: pages decode {stats} (want width {WIDTH} for three and "
                                      f"{WIDTH // 4} for the thumbnail); layer bitrates at the relay {layers}")
             await asyncio.sleep(0.5)
-        forwarder = teacher.published["video"]
+        forwarder = teacher.published[("video", "camera")]
         assert forwarder.layers == 3 and all(seen > 0 for seen in forwarder.last_packet_at), "a layer never came"
         # Before the browser turned its top layer on, the others got the best layer it did send.
         assert first_frames is not None and first_frames < 10, f"first frames everywhere after {first_frames} s"

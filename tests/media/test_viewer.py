@@ -49,7 +49,8 @@ async def test_a_whep_viewer_plays_a_whip_publisher_unchanged() -> None:
     client = WhepClient()
     pcs.append(client.pc)
     try:
-        await until(lambda: None if encoder.published.keys() == {"audio", "video"} else "the encoder has not published")
+        both = {("audio", "microphone"), ("video", "camera")}
+        await until(lambda: None if set(encoder.published) == both else "the encoder has not published")
         await client.accept(await room.play("viewer-1", "encoder", await client.offer()))
         received = record_payloads(client.pc, "video", "received")
         await until(lambda: None if client.frames("video") > 10 and client.frames("audio") > 10
@@ -57,7 +58,7 @@ async def test_a_whep_viewer_plays_a_whip_publisher_unchanged() -> None:
         assert received and all(p in set(sent) for p in received), "the viewer got other bytes than published"
         await sfu.leave("lecture", "viewer-1")  # WHEP DELETE
         assert "viewer-1" not in room.viewers and client.pc.connectionState in ("closed", "failed", "connected")
-        assert not any(d.subscriber_id == "viewer-1" for d in encoder.published["video"].downtracks)
+        assert not any(d.subscriber_id == "viewer-1" for d in encoder.published[("video", "camera")].downtracks)
     finally:
         await sfu.close()
         for pc in pcs:
@@ -79,7 +80,7 @@ async def test_viewer_errors_and_a_publisher_leaving_ends_its_viewers() -> None:
             await room.play("v", "idle", offer)
         with pytest.raises(NotPublished):
             await room.play("v", "nobody", offer)
-        await until(lambda: None if "video" in encoder.published else "the encoder has not published")
+        await until(lambda: None if ("video", "camera") in encoder.published else "the encoder has not published")
         h264_only = WhepClient(video_codec="video/H264")
         pcs.append(h264_only.pc)
         with pytest.raises(InvalidSdp, match="video/VP8"):  # nothing is transcoded for it
