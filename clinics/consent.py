@@ -172,8 +172,9 @@ async def withdraw(request: web.Request) -> web.Response:
     async with request.app[SESSIONS].begin() as db:
         record = await db.get(ConsentRecord, consent_id)
         if record is None or record.patient_id != user.id:
-            db.add(audit_row(audit_context(request), "clinic.consent.withdraw", Outcome.DENIED,
-                             target_type="consent", target_id=consent_id[:64]))
+            # Audited in its own transaction: this one rolls back with the error.
+            await audit(request.app[SESSIONS], audit_context(request), "clinic.consent.withdraw", Outcome.DENIED,
+                        target_type="consent", target_id=consent_id[:64])
             raise ApiError(404, "not_found", "no such consent")
         if record.withdrawn_at is None:
             record.withdrawn_at = utcnow()

@@ -129,7 +129,8 @@ async def join(request: web.Request) -> web.StreamResponse:
         encounter = await db.get(Encounter, link.encounter_id) if link else None
         if link is None or encounter is None or link.used_at is not None or link.expires_at < utcnow() \
                 or encounter.status not in ACTIVE:
-            db.add(audit_row(context, "clinic.join_link", Outcome.DENIED, target_type="join_link"))
+            # In a transaction of its own: this one rolls back with the error.
+            await audit(request.app[SESSIONS], context, "clinic.join_link", Outcome.DENIED, target_type="join_link")
             _ = request.app[TRANSLATOR].gettext
             raise web.HTTPGone(
                 text=_("This link has expired or was already used. Please ask the clinic for a new one."))
@@ -327,12 +328,14 @@ class GuestIn(BaseModel):
 async def invite_guest(request: web.Request) -> web.Response:
     """A third party with a link of their own: a relative, an interpreter, a specialist elsewhere."""
     user = _user(request)
+    async with request.app[SESSIONS]() as db:  # who may, before reading what they sent
+        encounter = await _encounter_for(request, db, user, "clinic.guest.invite")
+    if not is_staff(user, encounter.tenant_id):
+        raise ApiError(403, "forbidden", "only the clinic invites guests")
     body = await parse_body(request, GuestIn)
     token = secrets.token_urlsafe(32)
     async with request.app[SESSIONS].begin() as db:
         encounter = await _encounter_for(request, db, user, "clinic.guest.invite")
-        if not is_staff(user, encounter.tenant_id):
-            raise ApiError(403, "forbidden", "only the clinic invites guests")
         if encounter.status not in ACTIVE:
             raise ApiError(409, "visit_closed", "this visit has ended")
         guest = await create_user(db, email=f"g-{secrets.token_hex(8)}@{GUEST_EMAIL_DOMAIN}",

@@ -49,8 +49,9 @@ async def create_feed(request: web.Request) -> web.Response:
         if body.resource_id is not None:
             resource = await db.get(Resource, body.resource_id)
             if resource is None or not roles_in(user, resource.tenant_id) & STAFF:
-                db.add(audit_row(audit_context(request), "scheduling.feed.create", Outcome.DENIED,
-                                 target_type="resource", target_id=body.resource_id))
+                # In a transaction of its own: this one rolls back with the error.
+                await audit(request.app[SESSIONS], audit_context(request), "scheduling.feed.create",
+                            Outcome.DENIED, target_type="resource", target_id=body.resource_id)
                 raise ApiError(404, "not_found", "no such resource")
         feed = CalendarFeed(token_hash=digest(token), owner_user_id=user.id, resource_id=body.resource_id)
         db.add(feed)
@@ -69,8 +70,8 @@ async def revoke_feed(request: web.Request) -> web.Response:
     async with request.app[SESSIONS].begin() as db:
         feed = await db.get(CalendarFeed, feed_id)
         if feed is None or feed.owner_user_id != user.id:
-            db.add(audit_row(audit_context(request), "scheduling.feed.revoke", Outcome.DENIED,
-                             target_type="calendar_feed", target_id=feed_id[:64]))
+            await audit(request.app[SESSIONS], audit_context(request), "scheduling.feed.revoke", Outcome.DENIED,
+                        target_type="calendar_feed", target_id=feed_id[:64])
             raise ApiError(404, "not_found", "no such feed")
         feed.revoked_at = feed.revoked_at or utcnow()
         db.add(audit_row(audit_context(request), "scheduling.feed.revoke", Outcome.SUCCESS,

@@ -83,7 +83,12 @@ async def test_personal_and_resource_feeds(
     async with client.app[SESSIONS]() as db:
         reads = (await db.execute(select(AuditEvent.outcome).where(AuditEvent.action == "scheduling.feed.read"))
                  ).scalars().all()
+        writes = (await db.execute(select(AuditEvent.action).where(
+            AuditEvent.action.in_(["scheduling.feed.create", "scheduling.feed.revoke"]),
+            AuditEvent.outcome == Outcome.DENIED))).scalars().all()
     assert sorted(reads) == sorted([Outcome.SUCCESS] * 3 + [Outcome.DENIED] * 2)
+    # The refused creation and revocation are on record too (not rolled back with the request).
+    assert sorted(writes) == ["scheduling.feed.create", "scheduling.feed.revoke"]
 
 
 def test_feed_tokens_are_redacted_from_the_access_log() -> None:

@@ -1,0 +1,195 @@
+"""Authorization matrix for the clinics vertical: every clinics route × every role × both facilities.
+
+Each role runs against a fresh database holding one visit of patient1 at the demo station (consent
+given, admitted, a chat message, a saved record) and a second facility with its own admin, doctor and
+patient. Outsiders get 404 — never a hint that the thing exists — and each such denial is audited;
+anonymous callers get 401 from the API, 403 on unsafe methods (no session, so no CSRF token) and a login
+redirect from pages. A route that is not in the table fails the completeness test: a new route needs
+its row here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import func, select
+
+from server.app import create_app
+from server.keys import SESSIONS
+from server.records.audit import AuditEvent, Outcome
+from tests.conftest import login, make_settings, seed
+from tests.integration.fhir_support import World, build_world
+from tests.integration.test_visit_record import RECORD
+from tests.integration.test_visits import give_consent
+
+ROLES = ["anonymous", "facility_admin", "doctor", "nurse", "patient1", "patient2", "other_admin",
+         "other_doctor", "patient3", "teacher", "platform_admin"]
+STAFF = {"facility_admin", "doctor", "nurse"}
+CLINICAL = {"doctor", "nurse"}
+OTHER_STAFF = {"other_admin", "other_doctor"}
+
+
+@dataclass
+class Case:
+    method: str
+    route: str  # the route's template as registered, to check that every route has a row
+    path: str
+    allowed: dict[str, int]  # role → status for those who may
+    json: Any = None
+    forbidden: set[str] = field(default_factory=set)  # who sees the thing but may not do this: 403
+    anonymous: int | None = None  # default: 401 for the API, 403 for unsafe methods, 302 for pages
+
+    def expected(self, role: str) -> int:
+        if role == "anonymous":
+            if self.anonymous is not None:
+                return self.anonymous
+            if not self.path.startswith("/api/"):
+                return 302
+            return 401 if self.method == "GET" else 403
+        if role in self.allowed:
+            return self.allowed[role]
+        return 403 if role in self.forbidden else 404
+
+
+def each(roles: set[str], status: int) -> dict[str, int]:
+    return {role: status for role in roles}
+
+
+@dataclass
+class Visit:
+    encounter: str
+    consent: str
+    document: str
+
+
+async def open_visit(client: TestClient, aiohttp_client: Callable[..., Awaitable[TestClient]], world: World) -> Visit:
+    """patient1's visit at the demo station: consent, arrival, admission, a message and a record."""
+    doctor = await aiohttp_client(client.server)
+    doctor_csrf = await login(doctor, world.users["doctor"].email)
+    patient = await aiohttp_client(client.server)
+    patient_csrf = await login(patient, world.users["patient1"].email)
+    created = await doctor.post(f"/api/clinics/{world.facility.id}/encounters", headers={"X-CSRF-Token": doctor_csrf},
+                                json={"patient_id": world.users["patient1"].id})
+    assert created.status == 201, await created.text()
+    encounter = (await created.json())["id"]
+    consent = await give_consent(patient, patient_csrf, encounter)
+    base = f"/api/clinics/encounters/{encounter}"
+    assert (await patient.post(f"{base}/arrive", headers={"X-CSRF-Token": patient_csrf})).status == 200
+    assert (await patient.post(f"{base}/messages", headers={"X-CSRF-Token": patient_csrf},
+                               json={"text": "Tôi đã vào phòng chờ"})).status == 201
+    assert (await doctor.post(f"{base}/admit", headers={"X-CSRF-Token": doctor_csrf})).status == 200
+    saved = await doctor.put(f"{base}/record", headers={"X-CSRF-Token": doctor_csrf}, json=RECORD)
+    assert saved.status == 200, await saved.text()
+    return Visit(encounter=encounter, consent=str(consent["id"]), document=(await saved.json())["document_id"])
+
+
+def cases(world: World, visit: Visit) -> list[Case]:
+    """In order: reads, then refused writes (invalid bodies: 400 proves the caller got past the
+    authorization check without changing anything), then the writes that change the visit."""
+    f, o = world.facility.id, world.other.id
+    e = f"/api/clinics/encounters/{visit.encounter}"
+    patient1 = world.users["patient1"].id
+    return [
+        # The facility and its patients.
+        Case("GET", "/api/clinics/{tenant_id}/consultations", f"/api/clinics/{f}/consultations", each(STAFF, 200)),
+        Case("GET", "/api/clinics/{tenant_id}/consultations", f"/api/clinics/{o}/consultations",
+             each(OTHER_STAFF, 200)),
+        Case("GET", "/api/clinics/{tenant_id}/profile", f"/api/clinics/{f}/profile", each(STAFF, 200)),
+        Case("GET", "/api/clinics/{tenant_id}/parents", f"/api/clinics/{f}/parents",
+             {**each(STAFF, 200), "platform_admin": 200}),
+        Case("GET", "/api/clinics/{tenant_id}/patients", f"/api/clinics/{f}/patients?q=Ph", each(STAFF, 200)),
+        Case("GET", "/api/clinics/{tenant_id}/patients/{patient_id}", f"/api/clinics/{f}/patients/{patient1}",
+             {**each(STAFF, 200), "patient1": 200}),
+        Case("GET", "/api/clinics/{tenant_id}/queue", f"/api/clinics/{f}/queue", each(STAFF, 200)),
+        Case("GET", "/api/clinics/{tenant_id}/queue", f"/api/clinics/{o}/queue", each(OTHER_STAFF, 200)),
+        # The visit.
+        Case("GET", "/api/clinics/encounters/{encounter_id}/waiting", f"{e}/waiting",
+             {**each(STAFF, 200), "patient1": 200}),
+        Case("GET", "/api/clinics/encounters/{encounter_id}/messages", f"{e}/messages",
+             {**each(STAFF, 200), "patient1": 200}),
+        Case("GET", "/api/clinics/encounters/{encounter_id}/consent", f"{e}/consent", {"patient1": 200}),
+        Case("GET", "/api/clinics/encounters/{encounter_id}/record", f"{e}/record",
+             {**each(STAFF, 200), "patient1": 409}),  # the patient: only the summary, after the visit
+        Case("GET", "/api/clinics/encounters/{encounter_id}/record.pdf", f"{e}/record.pdf",
+             {**each(STAFF, 200), "patient1": 409}),
+        # Pages.
+        Case("GET", "/visit/{encounter_id}", f"/visit/{visit.encounter}", {"patient1": 200}),
+        Case("GET", "/clinic/{tenant_id}/dashboard", f"/clinic/{f}/dashboard", each(STAFF, 200)),
+        Case("GET", "/clinic/{tenant_id}/dashboard", f"/clinic/{o}/dashboard", each(OTHER_STAFF, 200)),
+        # A link that was never issued: the same answer as a used or expired one (410), for everyone.
+        Case("GET", "/join/{token}", "/join/not-a-real-token-0123456789", each(set(ROLES), 410), anonymous=410),
+        # Refused writes: invalid bodies.
+        Case("PUT", "/api/clinics/{tenant_id}/profile", f"/api/clinics/{f}/profile", {"facility_admin": 400}, {}),
+        Case("POST", "/api/clinics/{tenant_id}/parents", f"/api/clinics/{f}/parents", {"platform_admin": 400}, {}),
+        Case("POST", "/api/clinics/{tenant_id}/eligibility", f"/api/clinics/{f}/eligibility", each(CLINICAL, 400), {}),
+        Case("POST", "/api/clinics/{tenant_id}/patients", f"/api/clinics/{f}/patients", each(STAFF, 400), {}),
+        Case("POST", "/api/clinics/{tenant_id}/encounters", f"/api/clinics/{f}/encounters", each(STAFF, 400), {}),
+        Case("POST", "/api/clinics/encounters/{encounter_id}/messages", f"{e}/messages",
+             {**each(STAFF, 400), "patient1": 400}, {}),
+        Case("PUT", "/api/clinics/encounters/{encounter_id}/record", f"{e}/record", each(CLINICAL, 400), {},
+             forbidden={"facility_admin", "patient1"}),
+        Case("POST", "/api/clinics/encounters/{encounter_id}/guests", f"{e}/guests", each(STAFF, 400), {},
+             forbidden={"patient1"}),
+        # Writes that change the visit, last.
+        Case("POST", "/api/clinics/encounters/{encounter_id}/consent", f"{e}/consent", {"patient1": 201},
+             {"purpose": "recording", "text_version": 1, "language": "vi", "accepted": False}),
+        Case("POST", "/api/clinics/encounters/{encounter_id}/arrive", f"{e}/arrive",
+             {**each(STAFF, 200), "patient1": 200}),  # already in progress: arriving again changes nothing
+        Case("POST", "/api/clinics/encounters/{encounter_id}/admit", f"{e}/admit", each(STAFF, 409),
+             forbidden={"patient1"}),  # 409: already admitted
+        Case("POST", "/api/clinics/{tenant_id}/admit-all", f"/api/clinics/{f}/admit-all", each(STAFF, 200)),
+        Case("POST", "/api/clinics/consents/{consent_id}/withdraw", f"/api/clinics/consents/{visit.consent}/withdraw",
+             {"patient1": 200}),
+        Case("POST", "/api/clinics/encounters/{encounter_id}/end", f"{e}/end", each(STAFF, 200),
+             forbidden={"patient1"}),
+    ]
+
+
+async def denied_count(client: TestClient) -> int:
+    async with client.app[SESSIONS]() as db:
+        return int((await db.execute(select(func.count()).select_from(AuditEvent)
+                                     .where(AuditEvent.outcome == Outcome.DENIED))).scalar_one())
+
+
+@pytest.fixture
+async def world(aiohttp_client: Callable[..., Awaitable[TestClient]], tmp_path: Path,
+                sqlite_url: str) -> tuple[TestClient, World, Visit]:
+    client = await aiohttp_client(create_app(make_settings(tmp_path, sqlite_url)))
+    world = await build_world(client, await seed(client.app))
+    return client, world, await open_visit(client, aiohttp_client, world)
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_clinics_route_matrix(role: str, world: tuple[TestClient, World, Visit],
+                                    aiohttp_client: Callable[..., Awaitable[TestClient]]) -> None:
+    client, w, visit = world
+    browser = await aiohttp_client(client.server)
+    csrf = "" if role == "anonymous" else await login(browser, w.users[role].email)
+    for case in cases(w, visit):
+        status = case.expected(role)
+        before = await denied_count(client)
+        response = await browser.request(case.method, case.path, json=case.json, headers={"X-CSRF-Token": csrf},
+                                         allow_redirects=False)
+        where = f"{role} {case.method} {case.path}"
+        assert response.status == status, f"{where}: {response.status} {await response.text()}, expected {status}"
+        if (status == 404 and role != "anonymous") or status == 410:
+            assert await denied_count(client) == before + 1, f"{where}: the denial was not audited"
+            if case.path.startswith("/api/"):
+                assert (await response.json())["error"]["code"] == "not_found", where
+        if status == 302:
+            assert response.headers["Location"].startswith("/login"), where
+
+
+async def test_every_clinics_route_is_in_the_matrix(world: tuple[TestClient, World, Visit]) -> None:
+    client, w, visit = world
+    covered = {(case.method, case.route) for case in cases(w, visit)}
+    registered = {(route.method, route.resource.canonical) for route in client.app.router.routes()
+                  if route.resource is not None and route.method != "HEAD"
+                  and getattr(route.handler, "__module__", "").startswith("clinics.")}
+    assert registered - covered == set(), "clinics routes without a row in the authorization matrix"
+    assert covered - registered == set(), "rows for routes that do not exist"
