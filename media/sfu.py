@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -128,7 +129,7 @@ class Participant:
 
     # --- publisher connection: the browser offers, we answer -------------------------------------
 
-    async def handle_publisher_offer(self, sdp: str, sources: dict[str, str] | None = None) -> str:
+    async def handle_publisher_offer(self, sdp: str, sources: Mapping[str, str] | None = None) -> str:
         """Answer the client's offer on its publisher connection.
 
         ``sources`` maps a media section (mid) to what it carries: "camera", "screen" (video) or
@@ -159,7 +160,7 @@ class Participant:
         answer = simulcast.complete_answer(pc.localDescription.sdp, offered) if offered else pc.localDescription.sdp
         return announce_address(answer, self._config.announced_address)
 
-    def _plan_sources(self, description: SessionDescription, announced: dict[str, str]) -> dict[str, str]:
+    def _plan_sources(self, description: SessionDescription, announced: Mapping[str, str]) -> dict[str, str]:
         """The source of every media section after this offer, or InvalidTrackSource (nothing applied)."""
         sections = {media.rtp.muxId: media for media in description.media if media.kind in ("audio", "video")}
         planned = dict(self._sources)

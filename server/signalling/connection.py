@@ -98,7 +98,7 @@ class Connection:
                 return
 
     async def send_subscriber_offer(self, sdp: str, tracks: list[TrackInfo]) -> None:
-        refs = [p.TrackRef(mid=t.mid, participant_id=t.participant_id, kind=t.kind) for t in tracks]
+        refs = [p.TrackRef(mid=t.mid, participant_id=t.participant_id, kind=t.kind, source=t.source) for t in tracks]
         self.send(p.ServerOffer(sdp=sdp, tracks=refs))
         self.send(p.ServerCandidate(target="subscriber", candidate=None))  # aiortc gathered all already
 
@@ -140,7 +140,8 @@ class Connection:
             return self._reject(p.NOT_JOINED, f"send 'join' before '{message.type}'")
         try:
             if isinstance(message, p.Offer):
-                answer = await self.media.handle_publisher_offer(message.sdp)
+                sources = {t.mid: t.source for t in message.tracks} if message.tracks is not None else None
+                answer = await self.media.handle_publisher_offer(message.sdp, sources)
                 self.send(p.ServerAnswer(sdp=answer))
                 self.send(p.ServerCandidate(target="publisher", candidate=None))
             elif isinstance(message, p.Answer):

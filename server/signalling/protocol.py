@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 PROTOCOL_VERSION = 1
 SUBPROTOCOL = "caunoi.v1"
@@ -30,11 +30,41 @@ class Join(_Message):
     protocol: Literal[1] = 1
 
 
+TrackSource = Literal["camera", "screen", "microphone"]
+"""What a published track carries (as LiveKit's TrackSource): at most one track per source."""
+
+
+class PublishedTrack(_Message):
+    """One media section of a publisher offer and what it carries."""
+
+    mid: str = Field(min_length=1, max_length=32)
+    source: TrackSource
+
+
 class Offer(_Message):
-    """The browser's offer on its publisher connection."""
+    """The browser's offer on its publisher connection.
+
+    ``tracks`` (optional, added in protocol 1 without breaking older clients) names the source of
+    media sections by mid; a section not named keeps its source, or is the camera (video) or the
+    microphone (audio).
+    """
 
     type: Literal["offer"]
     sdp: str = Field(min_length=1, max_length=MAX_SDP_CHARS)
+    tracks: list[PublishedTrack] | None = Field(default=None, max_length=16)
+
+    @model_validator(mode="after")
+    def _one_per_mid_and_source(self) -> Offer:
+        mids: set[str] = set()
+        sources: set[str] = set()
+        for track in self.tracks or ():
+            if track.mid in mids:
+                raise ValueError(f"track {track.mid!r} is named twice")
+            if track.source in sources:
+                raise ValueError(f"two tracks are the {track.source!r}: publish one track per source")
+            mids.add(track.mid)
+            sources.add(track.source)
+        return self
 
 
 class Answer(_Message):
@@ -120,6 +150,7 @@ class TrackRef(_Message):
     mid: str
     participant_id: str
     kind: Literal["audio", "video"]
+    source: TrackSource
 
 
 class ServerOffer(_Message):

@@ -225,9 +225,9 @@ def test_joined_serialises_with_type_protocol_and_participants() -> None:
     [
         (p.ServerAnswer(sdp="v=0"), {"type": "answer", "sdp": "v=0"}),
         (
-            p.ServerOffer(sdp="v=0", tracks=[p.TrackRef(mid="0", participant_id="p1", kind="video")]),
+            p.ServerOffer(sdp="v=0", tracks=[p.TrackRef(mid="0", participant_id="p1", kind="video", source="screen")]),
             {"type": "offer", "sdp": "v=0",
-             "tracks": [{"mid": "0", "participant_id": "p1", "kind": "video"}]},
+             "tracks": [{"mid": "0", "participant_id": "p1", "kind": "video", "source": "screen"}]},
         ),
         (p.ServerCandidate(target="publisher", candidate=None),
          {"type": "candidate", "target": "publisher", "candidate": None}),
@@ -274,3 +274,25 @@ def test_video_preference() -> None:
     for bad in ({"quality": "4k"}, {"quality": "low", "participant_id": ""}, {"quality": "low", "extra": 1}):
         with pytest.raises(ValidationError):
             p.client_message.validate_python({"type": "video_preference", "participant_id": "u1", **bad})
+
+
+def test_an_offer_may_name_its_track_sources() -> None:
+    old = p.client_message.validate_python({"type": "offer", "sdp": "v=0"})
+    assert isinstance(old, p.Offer) and old.tracks is None  # clients from before sources still work
+    offer = p.client_message.validate_python({"type": "offer", "sdp": "v=0", "tracks": [
+        {"mid": "0", "source": "camera"}, {"mid": "1", "source": "screen"}, {"mid": "2", "source": "microphone"}]})
+    assert isinstance(offer, p.Offer) and offer.tracks is not None
+    assert [(t.mid, t.source) for t in offer.tracks] == [("0", "camera"), ("1", "screen"), ("2", "microphone")]
+
+
+@pytest.mark.parametrize(("tracks", "words"), [
+    ([{"mid": "0", "source": "whiteboard"}], "source"),
+    ([{"mid": "0", "source": "screen"}, {"mid": "1", "source": "screen"}], "one track per source"),
+    ([{"mid": "0", "source": "camera"}, {"mid": "0", "source": "screen"}], "named twice"),
+    ([{"mid": "", "source": "camera"}], "mid"),
+    ([{"mid": "0", "source": "camera", "extra": 1}], "extra"),
+    ([{"mid": str(i), "source": "camera"} for i in range(17)], "16"),
+])
+def test_bad_track_sources_are_refused(tracks: list[dict[str, Any]], words: str) -> None:
+    with pytest.raises(ValidationError, match=words):
+        p.client_message.validate_python({"type": "offer", "sdp": "v=0", "tracks": tracks})
