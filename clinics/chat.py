@@ -9,6 +9,8 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from clinics import attachments
+from clinics.attachments import chat_items
 from clinics.models import VisitMessage
 from clinics.visits import ACTIVE, is_staff, visit_of
 from server.errors import ApiError
@@ -18,6 +20,8 @@ from server.requestctx import USER, audit_context
 from server.validation import parse_body
 
 routes = web.RouteTableDef()
+routes.post("/api/clinics/encounters/{encounter_id}/attachments")(attachments.upload)
+routes.get("/api/clinics/encounters/{encounter_id}/attachments/{document_id}")(attachments.download)
 
 
 class MessageIn(BaseModel):
@@ -26,6 +30,8 @@ class MessageIn(BaseModel):
 
 
 def message_json(message: VisitMessage) -> dict[str, object]:
+    """A text message; images and PDFs are items of the same shape with an ``attachment``
+    (clinics/attachments.py)."""
     return {"id": message.id, "sender_name": message.sender_name, "from_clinic": message.from_clinic,
             "text": message.text, "sent_at": message.sent_at.isoformat()}
 
@@ -49,9 +55,10 @@ async def send_message(request: web.Request) -> web.Response:
 
 @routes.get("/api/clinics/encounters/{encounter_id}/messages")
 async def list_messages(request: web.Request) -> web.Response:
-    """Messages after ``after`` (ISO time of the last one seen), oldest first."""
+    """Messages and attachments after ``after`` (ISO time of the last one seen), oldest first."""
     encounter = await visit_of(request, "clinic.chat.read")
     query = select(VisitMessage).where(VisitMessage.encounter_id == encounter.id)
+    after = None
     if "after" in request.query:
         try:
             after = datetime.fromisoformat(request.query["after"])
@@ -62,7 +69,9 @@ async def list_messages(request: web.Request) -> web.Response:
         query = query.where(VisitMessage.sent_at > after)
     async with request.app[SESSIONS]() as db:
         messages = (await db.execute(query.order_by(VisitMessage.sent_at).limit(200))).scalars().all()
-    if messages:  # polling every few seconds: audit the reads that disclosed something
+        files = await chat_items(db, encounter, after)
+    items = sorted([*(message_json(m) for m in messages), *files], key=lambda item: str(item["sent_at"]))
+    if items:  # polling every few seconds: audit the reads that disclosed something
         await audit(request.app[SESSIONS], audit_context(request), "clinic.chat.read", Outcome.SUCCESS,
                     target_type="encounter", target_id=encounter.id, tenant_id=encounter.tenant_id)
-    return web.json_response({"messages": [message_json(m) for m in messages]})
+    return web.json_response({"messages": items})

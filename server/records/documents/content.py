@@ -9,7 +9,15 @@ FILE_SIGNATURES: dict[str, tuple[bytes, ...]] = {
     "image/jpeg": (b"\xff\xd8\xff",),
     "image/png": (b"\x89PNG\r\n\x1a\n",),
 }
-ALLOWED = TEXT_TYPES | frozenset(FILE_SIGNATURES)
+WEBP = "image/webp"  # RIFF....WEBP: the container's first four bytes alone would also match WAV and AVI
+ALLOWED = TEXT_TYPES | frozenset(FILE_SIGNATURES) | {WEBP}
+
+
+def sniff(data: bytes) -> str | None:
+    """The file type the first bytes show (PDF, JPEG, PNG, WebP), or None."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return WEBP
+    return next((kind for kind, signatures in FILE_SIGNATURES.items() if data.startswith(signatures)), None)
 
 
 class ContentRefused(ValueError):
@@ -30,6 +38,6 @@ def check(content_type: str, data: bytes, max_bytes: int) -> str:
             data.decode("utf-8")
         except UnicodeDecodeError:
             raise ContentRefused("text must be UTF-8") from None
-    elif not data.startswith(FILE_SIGNATURES[kind]):
+    elif sniff(data) != kind:
         raise ContentRefused(f"the bytes are not a {kind} file")
     return kind
