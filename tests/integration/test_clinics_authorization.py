@@ -113,6 +113,9 @@ def cases(world: World, visit: Visit) -> list[Case]:
         Case("GET", "/api/clinics/encounters/{encounter_id}/messages", f"{e}/messages",
              {**each(STAFF, 200), "patient1": 200}),
         Case("GET", "/api/clinics/encounters/{encounter_id}/consent", f"{e}/consent", {"patient1": 200}),
+        # An attachment that is not of this visit: not found for everyone (the found case: test_visit_files.py).
+        Case("GET", "/api/clinics/encounters/{encounter_id}/attachments/{document_id}",
+             f"{e}/attachments/{'0' * 36}", {}),
         Case("GET", "/api/clinics/encounters/{encounter_id}/record", f"{e}/record",
              {**each(STAFF, 200), "patient1": 409}),  # the patient: only the summary, after the visit
         Case("GET", "/api/clinics/encounters/{encounter_id}/record.pdf", f"{e}/record.pdf",
@@ -131,6 +134,8 @@ def cases(world: World, visit: Visit) -> list[Case]:
         Case("POST", "/api/clinics/{tenant_id}/encounters", f"/api/clinics/{f}/encounters", each(STAFF, 400), {}),
         Case("POST", "/api/clinics/encounters/{encounter_id}/messages", f"{e}/messages",
              {**each(STAFF, 400), "patient1": 400}, {}),
+        Case("POST", "/api/clinics/encounters/{encounter_id}/attachments", f"{e}/attachments",
+             {**each(STAFF, 415), "patient1": 415}, {}),  # JSON, not multipart
         Case("PUT", "/api/clinics/encounters/{encounter_id}/record", f"{e}/record", each(CLINICAL, 400), {},
              forbidden={"facility_admin", "patient1"}),
         Case("POST", "/api/clinics/encounters/{encounter_id}/guests", f"{e}/guests", each(STAFF, 400), {},
@@ -145,6 +150,8 @@ def cases(world: World, visit: Visit) -> list[Case]:
         Case("POST", "/api/clinics/{tenant_id}/admit-all", f"/api/clinics/{f}/admit-all", each(STAFF, 200)),
         Case("POST", "/api/clinics/consents/{consent_id}/withdraw", f"/api/clinics/consents/{visit.consent}/withdraw",
              {"patient1": 200}),
+        Case("POST", "/api/clinics/encounters/{encounter_id}/link", f"{e}/link", each(STAFF, 201),
+             forbidden={"patient1"}),
         Case("POST", "/api/clinics/encounters/{encounter_id}/end", f"{e}/end", each(STAFF, 200),
              forbidden={"patient1"}),
     ]
