@@ -17,6 +17,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clinics import invitations
 from clinics.consent import active_consent
 from clinics.facilities import STAFF as CLINIC_STAFF
 from clinics.models import ConsentPurpose, Encounter, EncounterStatus, JoinLink, PatientProfile
@@ -44,6 +45,8 @@ class EncounterIn(BaseModel):
     booking_id: str | None = Field(default=None, max_length=36)
     scheduled_start: AwareDatetime | None = None
     walk_in: bool = False
+    # Send the join link by SMS / e-mail; by default yes, except to a walk-in who is already here.
+    send_link: bool | None = None
 
 
 def _digest(token: str) -> str:
@@ -115,7 +118,9 @@ async def create_encounter(request: web.Request) -> web.Response:
         db.add(audit_row(audit_context(request), "clinic.encounter.create", Outcome.SUCCESS, target_type="encounter",
                          target_id=encounter.id, tenant_id=tenant_id))
     link = f"{request.app[SETTINGS].effective_public_url}/join/{token}"
-    return web.json_response({**encounter_json(encounter, room), "join_link": link}, status=201,
+    send = body.send_link if body.send_link is not None else not body.walk_in
+    sent_via = await invitations.send_link(request.app, audit_context(request), encounter, link) if send else []
+    return web.json_response({**encounter_json(encounter, room), "join_link": link, "sent_via": sent_via}, status=201,
                              headers={"Cache-Control": "no-store"})
 
 
