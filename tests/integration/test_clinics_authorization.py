@@ -120,6 +120,9 @@ def cases(world: World, visit: Visit) -> list[Case]:
              {**each(STAFF, 200), "patient1": 409}),  # the patient: only the summary, after the visit
         Case("GET", "/api/clinics/encounters/{encounter_id}/record.pdf", f"{e}/record.pdf",
              {**each(STAFF, 200), "patient1": 409}),
+        # One's own history: keyed by the session, nothing to guess, so everyone logged in gets theirs.
+        Case("GET", "/api/clinics/my/visits", "/api/clinics/my/visits", each(set(ROLES) - {"anonymous"}, 200)),
+        Case("GET", "/my/visits", "/my/visits", each(set(ROLES) - {"anonymous"}, 200)),
         # Pages.
         Case("GET", "/visit/{encounter_id}", f"/visit/{visit.encounter}", {"patient1": 200}),
         Case("GET", "/clinic/{tenant_id}/dashboard", f"/clinic/{f}/dashboard", each(STAFF, 200)),
