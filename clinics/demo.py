@@ -34,6 +34,7 @@ async def seed_demo(db: AsyncSession, demo: Demo) -> None:
         ])
     await db.flush()
     await seed_schedule(db, demo)
+    await seed_hospital(db, demo)
 
 
 async def seed_schedule(db: AsyncSession, demo: Demo) -> None:
@@ -75,4 +76,53 @@ async def seed_people(db: AsyncSession, demo: Demo) -> None:
                        bhyt="TE1920930567890", guardian_name="Võ Văn Em", guardian_phone="0912345678",
                        guardian_relationship="cha"),
     ])
+    await db.flush()
+
+
+HOSPITAL_SLUG = "bvdk-ct-demo"
+HOSPITAL_PEOPLE = [
+    # handle, e-mail, display name, specialty: the cardiologist chairs a hội chẩn, the other writes the minutes
+    ("hospital_doctor", "bacsi.timmach@bvdkct.demo", "BS.CKII Trần Minh Khoa", "Nội tim mạch", "001890/CT-CCHN"),
+    ("hospital_secretary", "thuky.hoichan@bvdkct.demo", "BS. Lý Thu Hà", "Nội tổng hợp", "002345/CT-CCHN"),
+]
+
+
+async def seed_hospital(db: AsyncSession, demo: Demo) -> None:
+    """A second facility to ask for a hội chẩn: the city hospital, with two of its doctors; and
+    patient1's consent to share their data for one."""
+    from datetime import date
+
+    from clinics.consent import load_texts
+    from clinics.models import (
+        ConsentPurpose,
+        ConsentRecord,
+        FacilityLevel,
+        FacilityProfile,
+        PractitionerProfile,
+    )
+    from server.auth.accounts import assign_role, create_user
+    from server.auth.models import Role, Tenant, TenantKind
+    from server.auth.passwords import hash_password
+    from server.demo import DEMO_PASSWORD
+
+    hospital = Tenant(kind=TenantKind.FACILITY, name="Bệnh viện Đa khoa TP Cần Thơ", slug=HOSPITAL_SLUG)
+    db.add(hospital)
+    await db.flush()
+    db.add(FacilityProfile(tenant_id=hospital.id, level=FacilityLevel.PROVINCIAL_HOSPITAL, province_code="92",
+                           telemedicine_enabled=True, eligibility_reference="Demo: thông báo đủ điều kiện KCB từ xa",
+                           eligibility_date=date(2025, 7, 1)))
+    password = hash_password(DEMO_PASSWORD)
+    for _handle, email, name, specialty, licence in HOSPITAL_PEOPLE:
+        user = await create_user(db, email=email, display_name=name, password_hash=password)
+        await assign_role(db, user, hospital, Role.DOCTOR)
+        db.add(PractitionerProfile(user_id=user.id, tenant_id=hospital.id, licence_number=licence,
+                                   specialty=specialty, scope_of_practice="Khám bệnh, chữa bệnh chuyên khoa"))
+        demo.logins.append((f"doctor ({hospital.name})", email, DEMO_PASSWORD))
+    # Demo only: a consent as if patient1 had accepted the data-sharing text (no device or address: none was used).
+    text = load_texts()[(ConsentPurpose.DATA_SHARING_CONSULTATION, "vi")]
+    db.add(ConsentRecord(tenant_id=demo.facility.id, patient_id=demo.users["patient1"].id,
+                         purpose=text.purpose, text_version=text.version, text_language=text.language,
+                         text_sha256=text.sha256, accepted=True, decided_by=demo.users["patient1"].id,
+                         decided_as="patient",
+                         user_agent="demo seed"))
     await db.flush()

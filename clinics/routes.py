@@ -20,7 +20,7 @@ async def consultations(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    from clinics import chat, consent, facilities, pages, patients, visit_record, visits
+    from clinics import chat, consent, consultation_pages, facilities, pages, patients, visit_record, visits
     from clinics.eligibility import ConditionList
     from clinics.fhir import setup_fhir
     from clinics.settings import ClinicsSettings
@@ -39,3 +39,4 @@ def setup(app: web.Application) -> None:
     app.router.add_routes(visit_record.routes)
     app.router.add_routes(chat.routes)
     setup_fhir(app)
+    consultation_pages.setup_consultations(app)

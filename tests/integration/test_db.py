@@ -14,7 +14,8 @@ from sqlalchemy import Column, Integer, MetaData, Table, func, inspect, select, 
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from server.auth.models import RoleAssignment, Tenant, TenantKind, User
+from clinics.demo import HOSPITAL_PEOPLE
+from server.auth.models import Role, RoleAssignment, Tenant, TenantKind, User
 from server.auth.passwords import verify_password
 from server.db.base import UTCDateTime
 from server.db.engine import create_engine, session_factory
@@ -290,12 +291,14 @@ async def test_demo_seed_creates_tenants_people_and_rooms(
         rooms_by_kind = select(Room.kind, func.count()).group_by(Room.kind)
         rooms = [(kind, n) for kind, n in await db.execute(rooms_by_kind)]
 
-    assert dict(tenants) == {TenantKind.FACILITY: 1, TenantKind.SCHOOL: 1}
-    assert len(users) == 12
-    assert {u.email for u in users} == {email for _h, email, _n, _r, _t in PEOPLE}
+    # The station and the school, plus the city hospital the clinics plugin adds for a hội chẩn.
+    assert dict(tenants) == {TenantKind.FACILITY: 2, TenantKind.SCHOOL: 1}
+    hospital = {email for _h, email, *_rest in HOSPITAL_PEOPLE}
+    assert len(users) == 12 + len(hospital)
+    assert {u.email for u in users} == {email for _h, email, _n, _r, _t in PEOPLE} | hospital
     assert sorted(roles) == sorted(
-        (email, role, TenantKind.FACILITY if tenant == "facility" else TenantKind.SCHOOL)
-        for _h, email, _n, role, tenant in PEOPLE
+        [(email, role, TenantKind.FACILITY if tenant == "facility" else TenantKind.SCHOOL)
+         for _h, email, _n, role, tenant in PEOPLE] + [(email, Role.DOCTOR, TenantKind.FACILITY) for email in hospital]
     )
     for user in users:
         assert user.password_hash is not None
@@ -311,7 +314,7 @@ async def test_demo_seed_creates_tenants_people_and_rooms(
 
 async def test_demo_seed_is_idempotent(sessions: async_sessionmaker[AsyncSession], demo: Demo) -> None:
     before = await counts(sessions)
-    assert before == {"tenants": 2, "users": 12, "role_assignments": 12, "rooms": 3, "room_members": 12}
+    assert before == {"tenants": 3, "users": 14, "role_assignments": 14, "rooms": 3, "room_members": 12}
     async with sessions.begin() as db:
         assert await seed_demo(db, load_plugins()) is None
     assert await counts(sessions) == before

@@ -12,9 +12,11 @@ from urllib.parse import urlsplit
 
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy import select
 
+from clinics.demo import HOSPITAL_SLUG
 from server.auth.accounts import assign_role, create_user
-from server.auth.models import Role
+from server.auth.models import Role, Tenant
 from server.keys import SESSIONS
 from server.records.audit import Outcome
 from server.records.fhir.types import served
@@ -157,7 +159,10 @@ async def test_search_parameters(sqlite_world: tuple[TestClient, World]) -> None
     assert len(ids((await fhir_get(client, f"PractitionerRole?practitioner=Practitioner/{doctor.id}", key))[1])) == 1
     admin = world.keys["platform_admin"]
     assert ids((await fhir_get(client, "Organization?type=edu", admin))[1]) == [world.school.id]
-    assert set(ids((await fhir_get(client, "Organization?type=prov", admin))[1])) == {world.facility.id, world.other.id}
+    async with client.app[SESSIONS]() as db:  # the demo's city hospital (clinics plugin) is a facility too
+        hospital = await db.scalar(select(Tenant.id).where(Tenant.slug == HOSPITAL_SLUG))
+    assert set(ids((await fhir_get(client, "Organization?type=prov", admin))[1])) == {
+        world.facility.id, world.other.id, hospital}
     assert ids((await fhir_get(client, f"Organization?_id={world.facility.id},{world.school.id}&type=prov",
                                admin))[1]) == [world.facility.id]
 
