@@ -9,6 +9,8 @@ see it, and every denial is audited like the API's own (404, existence not revea
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
+from zoneinfo import available_timezones
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -83,9 +85,27 @@ async def booking_page(request: web.Request) -> dict[str, object]:
                                       .order_by(Resource.name))).scalars().all()
         clients = await people_of(db, staff_tenants, CLIENT_ROLES)
         admin_tenants = await tenants_administered(db, user)
+        switched_off = await inactive_resources(db, [str(t["id"]) for t in admin_tenants])
     configs = [resource_config(r, user) for r in resources]
     return {"resources": configs, "admin_tenants": admin_tenants, "kinds": [k.value for k in ResourceKind],
-            "config": {"me": user.id, "resources": configs, "clients": clients}}
+            "switched_off": switched_off, "config": {"me": user.id, "resources": configs, "clients": clients}}
+
+
+async def inactive_resources(db: AsyncSession, tenant_ids: list[str]) -> list[dict[str, str]]:
+    """Calendars an administrator switched off: not bookable, so not in the list above, but they
+    must stay reachable to be switched on again."""
+    if not tenant_ids:
+        return []
+    rows = await db.execute(select(Resource.id, Resource.name).where(Resource.tenant_id.in_(tenant_ids),
+                                                                     Resource.active.is_(False))
+                            .order_by(Resource.name))
+    return [{"id": resource_id, "name": name} for resource_id, name in rows]
+
+
+@cache
+def zone_names() -> list[str]:
+    """Time zones for the settings form's suggestions (the API accepts exactly these)."""
+    return sorted(zone for zone in available_timezones() if "/" in zone and not zone.startswith(("Etc/", "SystemV/")))
 
 
 async def tenants_administered(db: AsyncSession, user: CurrentUser) -> list[dict[str, object]]:
@@ -101,7 +121,7 @@ async def tenants_administered(db: AsyncSession, user: CurrentUser) -> list[dict
 async def availability_page(request: web.Request) -> dict[str, object]:
     user = require_login(request)
     resource = await page_resource(request, user, "scheduling.availability.page", ADMINS)
-    return {"resource": resource, "config": {"resource": resource_config(resource, user)}}
+    return {"resource": resource, "zones": zone_names(), "config": {"resource": resource_config(resource, user)}}
 
 
 @routes.get("/schedule/calendar/{resource_id}", name="schedule_calendar")

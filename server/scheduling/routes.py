@@ -8,9 +8,11 @@ and cancel only their own bookings. Anything else is 404 (existence is not revea
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime, timedelta
 
 from aiohttp import web
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,10 +24,21 @@ from server.keys import BACKGROUND, NOTIFIERS, SESSIONS, SETTINGS, TRANSLATOR
 from server.notify.base import Notifier
 from server.records.audit import Outcome, audit, audit_row
 from server.requestctx import USER, audit_context
-from server.scheduling import service
+from server.scheduling import queries, service
+from server.scheduling.field_errors import FieldErrors, errors_of, field_error, parse_all
 from server.scheduling.models import AvailabilityException, AvailabilityRule, Booking, BookingStatus, Resource
 from server.scheduling.reminders import send_confirmation
-from server.scheduling.schemas import AvailabilityIn, BookingIn, CancelIn, RescheduleIn, ResourceIn, utc
+from server.scheduling.schemas import (
+    AvailabilityIn,
+    BookingIn,
+    CancelIn,
+    RescheduleIn,
+    ResourceIn,
+    ResourcePatchIn,
+    RuleIn,
+    overlapping_rules,
+    utc,
+)
 from server.validation import parse_body
 
 routes = web.RouteTableDef()
@@ -82,10 +95,19 @@ def booking_json(booking: Booking) -> dict[str, object]:
     }
 
 
-def parse_range(request: web.Request) -> tuple[datetime, datetime]:
+def named_booking_json(booking: Booking, resource: Resource, names: dict[str, str]) -> dict[str, object]:
+    """A booking with the names a person reads: the resource's, the subject's and its maker's.
+    The caller has decided that the reader may see this booking (and so these names)."""
+    return {**booking_json(booking), "resource_name": resource.name, "resource_timezone": resource.timezone,
+            "subject_name": names.get(booking.subject_user_id or ""),
+            "created_by_name": names.get(booking.created_by or "")}
+
+
+def parse_range(request: web.Request, default_days: int = 7) -> tuple[datetime, datetime]:
     try:
         start = datetime.fromisoformat(request.query["from"]) if "from" in request.query else utcnow()
-        end = datetime.fromisoformat(request.query["to"]) if "to" in request.query else start + timedelta(days=7)
+        end = datetime.fromisoformat(request.query["to"]) if "to" in request.query \
+            else start + timedelta(days=default_days)
     except ValueError:
         raise ApiError(400, "invalid_range", "from and to are ISO 8601 date-times with a zone") from None
     if start.tzinfo is None or end.tzinfo is None:
@@ -126,6 +148,24 @@ async def create_resource(request: web.Request) -> web.Response:
     return web.json_response(resource_json(resource), status=201)
 
 
+@routes.patch("/api/scheduling/resources/{resource_id}")
+async def update_resource(request: web.Request) -> web.Response:
+    """Change a resource's settings (admins of its tenant). Existing bookings keep their times: they
+    are rows with their own start and end, never recomputed; slots from now on follow the new
+    settings, and a new slot that an existing booking overlaps counts that booking's seat."""
+    user = require_user(request)
+    body = await parse_all(request, ResourcePatchIn)
+    async with request.app[SESSIONS].begin() as db:
+        resource = await resource_for(request, db, user, "scheduling.resource.update", ADMINS)
+        changes = {key: value for key, value in body.changes().items() if getattr(resource, key) != value}
+        for key, value in changes.items():
+            setattr(resource, key, value)
+        upcoming = await queries.upcoming_count(db, resource.id, utcnow())
+        db.add(audit_row(audit_context(request), "scheduling.resource.update", Outcome.SUCCESS,
+                         target_type="resource", target_id=resource.id, tenant_id=resource.tenant_id))
+    return web.json_response({**resource_json(resource), "changed": sorted(changes), "upcoming_bookings": upcoming})
+
+
 @routes.get("/api/scheduling/resources/{resource_id}/availability")
 async def get_availability(request: web.Request) -> web.Response:
     user = require_user(request)
@@ -150,7 +190,9 @@ async def get_availability(request: web.Request) -> web.Response:
 @routes.put("/api/scheduling/resources/{resource_id}/availability")
 async def put_availability(request: web.Request) -> web.Response:
     user = require_user(request)
-    body = await parse_body(request, AvailabilityIn)
+    async with request.app[SESSIONS]() as db:  # who may, before saying what is wrong with the body
+        await resource_for(request, db, user, "scheduling.availability.write", ADMINS)
+    body = await parse_availability(request)
     async with request.app[SESSIONS].begin() as db:
         resource = await resource_for(request, db, user, "scheduling.availability.write", ADMINS)
         for table in (AvailabilityRule, AvailabilityException):
@@ -165,13 +207,55 @@ async def put_availability(request: web.Request) -> web.Response:
     return web.json_response({"rules": len(body.rules), "exceptions": len(body.exceptions)})
 
 
+async def parse_availability(request: web.Request) -> AvailabilityIn:
+    """The body of PUT …/availability, or a 400 naming every bad rule and exception (FieldErrors),
+    including weekly ranges that overlap one another, which no single rule can see."""
+    try:
+        data = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_json", "the body is not valid JSON") from None
+    errors: list[dict[str, object]] = []
+    try:
+        body: AvailabilityIn | None = AvailabilityIn.model_validate(data)
+    except ValidationError as exc:
+        body = None
+        errors = errors_of(exc)
+    raw_rules = data.get("rules") if isinstance(data, dict) else None
+    valid_rules: list[tuple[int, RuleIn]] = []
+    if body is not None:
+        valid_rules = list(enumerate(body.rules))
+    elif isinstance(raw_rules, list) and len(raw_rules) <= 100:
+        # The rules that are fine on their own may still overlap each other: say so in the same answer.
+        for index, raw in enumerate(raw_rules):
+            try:
+                valid_rules.append((index, RuleIn.model_validate(raw)))
+            except ValidationError:
+                continue
+    errors += [field_error(("rules", index, "start"), "overlaps other hours of this day", "overlap")
+               for index in overlapping_rules(valid_rules)]
+    if errors:
+        raise FieldErrors(sorted(errors, key=_error_order))
+    assert body is not None
+    return body
+
+
+def _error_order(error: dict[str, object]) -> tuple[int, int, str]:
+    sections = {"rules": 0, "exceptions": 1}
+    index = error.get("index")
+    return sections.get(str(error.get("section")), -1), index if isinstance(index, int) else -1, str(error["field"])
+
+
 @routes.get("/api/scheduling/resources/{resource_id}/slots")
 async def list_slots(request: web.Request) -> web.Response:
     user = require_user(request)
     start, end = parse_range(request)
     async with request.app[SESSIONS]() as db:
         resource = await resource_for(request, db, user, "scheduling.slots.read")
-        slots = await service.slots_between(db, resource, start, end)
+        if resource.active:
+            slots = queries.count_overlaps(await service.slots_between(db, resource, start, end),
+                                           await queries.active_periods(db, resource.id, start, end))
+        else:
+            slots = []  # a resource switched off offers nothing (its bookings stay)
     return web.json_response({"resource_id": resource.id, "timezone": resource.timezone, "slots": [
         {"start": s.start.isoformat(), "end": s.end.isoformat(), "free": s.free, "capacity": s.capacity}
         for s in slots]})
@@ -250,9 +334,12 @@ async def get_booking(request: web.Request) -> web.Response:
     user = require_user(request)
     async with request.app[SESSIONS]() as db:
         booking = await booking_for(request, db, user, "scheduling.booking.read")
+        resource = await db.get(Resource, booking.resource_id)
+        assert resource is not None
+        names = await queries.names_of(db, [booking.subject_user_id, booking.created_by])
     await audit(request.app[SESSIONS], audit_context(request), "scheduling.booking.read", Outcome.SUCCESS,
                 target_type="booking", target_id=booking.id, tenant_id=booking.tenant_id)
-    return web.json_response(booking_json(booking))
+    return web.json_response(named_booking_json(booking, resource, names))
 
 
 @routes.post("/api/scheduling/bookings/{booking_id}/cancel")
@@ -301,6 +388,28 @@ async def list_bookings(request: web.Request) -> web.Response:
         if request.query.get("status") in {s.value for s in BookingStatus}:
             query = query.where(Booking.status == BookingStatus(request.query["status"]))
         bookings = (await db.execute(query)).scalars().all()
+        # Only the bookings listed: a patient's list holds their own, so only their own name (and
+        # the staff who booked for them).
+        names = await queries.names_of(db, [i for b in bookings for i in (b.subject_user_id, b.created_by)])
     await audit(request.app[SESSIONS], audit_context(request), "scheduling.booking.list", Outcome.SUCCESS,
                 target_type="resource", target_id=resource.id, tenant_id=resource.tenant_id)
-    return web.json_response({"bookings": [booking_json(b) for b in bookings]})
+    return web.json_response({"bookings": [named_booking_json(b, resource, names) for b in bookings]})
+
+
+@routes.get("/api/scheduling/my/bookings")
+async def my_bookings(request: web.Request) -> web.Response:
+    """The user's bookings across every resource (and those they made for others where they are
+    staff), from ``from`` (default now) to ``to`` (default 62 days later); ``status`` filters."""
+    user = require_user(request)
+    start, end = parse_range(request, default_days=62)
+    status = request.query.get("status")
+    if status is not None and status not in {s.value for s in BookingStatus}:
+        raise ApiError(400, "invalid_status", "status is booked or cancelled")
+    staff_tenants = {r.tenant_id for r in user.roles if r.role in STAFF}
+    async with request.app[SESSIONS]() as db:
+        rows = await queries.bookings_of_user(db, user.id, staff_tenants, start, end,
+                                              BookingStatus(status) if status else None)
+        names = await queries.names_of(db, [i for b, _ in rows for i in (b.subject_user_id, b.created_by)])
+    await audit(request.app[SESSIONS], audit_context(request), "scheduling.booking.list", Outcome.SUCCESS,
+                target_type="user", target_id=user.id)
+    return web.json_response({"bookings": [named_booking_json(b, r, names) for b, r in rows]})

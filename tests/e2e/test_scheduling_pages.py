@@ -1,12 +1,14 @@
 """The scheduling pages in real Chromium on a phone-sized screen: the administrator sets weekday
 hours and a holiday, two patients race for one slot (one books, the other is told kindly and sees
-the fresh list), and the doctor's calendar shows the booking and can cancel it."""
+the fresh list), and the doctor's calendar shows the booking and can cancel it; the administrator
+edits a calendar's settings; a patient's "my appointments" spans every service."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -23,6 +25,7 @@ from server.scheduling.models import (
     BookingStatus,
     OccurrenceChange,
     Resource,
+    ResourceKind,
 )
 from tests.e2e.helpers import wait_for
 
@@ -43,13 +46,14 @@ def vietnamese(day: date) -> str:
     return f"{WEEKDAYS_VI[day.weekday()]}, {day:%d/%m/%Y}"
 
 
-def watch_errors(page: Page, errors: list[str], who: str) -> None:
+def watch_errors(page: Page, errors: list[str], who: str, expected: tuple[int, ...] = (409,)) -> None:
     """Uncaught errors in our modules fail the test (they would otherwise only leave a stuck page)."""
     page.on("pageerror", lambda exc: errors.append(f"{who}: {exc}"))
 
     def console(msg: ConsoleMessage) -> None:
-        # Chromium logs every failed request; the 409 of a lost race is expected and handled.
-        if msg.type == "error" and "status of 409" not in msg.text:
+        # Chromium logs every failed request; the 409 of a lost race is expected and handled (and a
+        # test that provokes a refusal on purpose names its status).
+        if msg.type == "error" and not any(f"status of {status}" in msg.text for status in expected):
             errors.append(f"{who}: console {msg.text}")
 
     page.on("console", console)
@@ -409,3 +413,177 @@ async def test_editor_shows_a_server_refusal_next_to_its_field(
     assert "end must be after start" in await admin.locator(f"#{error_id}").inner_text()
     assert "Vui lòng sửa các ô được đánh dấu" in await admin.locator("#editor-status").inner_text()
     assert await second_end.evaluate("(node) => node === document.activeElement")  # focus goes to the field
+
+
+async def test_admin_edits_a_calendars_settings(
+    live: tuple[TestServer, Demo], new_user_page: Callable[[str], Awaitable[Page]],
+) -> None:
+    """Name, length, places, zone, open for booking: a mistake the page catches and one only the
+    server can (an unknown zone) both land beside their field, and nothing typed is lost; saved,
+    an existing appointment keeps its time; switched off, patients no longer see the service."""
+    server, demo = live
+    base = str(server.make_url("")).rstrip("/")
+    resource = await resource_of(server, demo.facility.id, demo.users["doctor"].id)
+    booked_at = datetime.combine(next_weekday(datetime.now(VN).date() + timedelta(days=1)), time(7, 30), VN)
+    async with server.app[SESSIONS].begin() as db:  # an appointment made under the old settings (15 min)
+        db.add(Booking(resource_id=resource.id, tenant_id=resource.tenant_id, starts_at=booked_at.astimezone(UTC),
+                       ends_at=(booked_at + timedelta(minutes=15)).astimezone(UTC),
+                       subject_user_id=demo.users["patient1"].id, created_by=demo.users["patient1"].id))
+    errors: list[str] = []
+    admin = await new_user_page(demo.users["facility_admin"].email)
+    watch_errors(admin, errors, "admin", expected=(400,))  # the unknown zone, refused on purpose
+    await admin.goto(f"{base}/schedule/admin/{resource.id}/availability")
+    await admin.wait_for_selector("body[data-ready=true]")
+    await admin.click("#settings-editor summary")
+    form = admin.locator("#settings-form")
+    await form.locator('input[name="name"]').fill("BS. An · khám từ xa (sáng)")
+    await form.locator('input[name="slot_minutes"]').fill("0")
+    await form.locator('input[name="capacity"]').fill("2")
+    await form.locator('input[name="timezone"]').fill("Mars/Olympus")
+    await admin.click("#save-settings")
+    slot_error = admin.locator("#set-slot_minutes-error")
+    await slot_error.wait_for(state="visible")
+    assert "từ 5 đến 480" in await slot_error.inner_text()
+    assert await admin.locator("#set-timezone-error").is_hidden()  # the page cannot know every zone
+
+    await form.locator('input[name="slot_minutes"]').fill("20")
+    await admin.click("#save-settings")  # now the server refuses the zone
+    zone_error = admin.locator("#set-timezone-error")
+    await zone_error.wait_for(state="visible")
+    assert "Múi giờ không hợp lệ" in await zone_error.inner_text()
+    assert await form.locator('input[name="timezone"]').get_attribute("aria-invalid") == "true"
+    assert await admin.locator("#set-slot_minutes-error").is_hidden()
+    # Nothing typed is lost, and nothing was saved.
+    assert await form.locator('input[name="name"]').input_value() == "BS. An · khám từ xa (sáng)"
+    assert await form.locator('input[name="slot_minutes"]').input_value() == "20"
+    async with server.app[SESSIONS]() as db:
+        stored = await db.get(Resource, resource.id)
+    assert stored is not None and (stored.slot_minutes, stored.name) == (15, resource.name)
+
+    await form.locator('input[name="timezone"]').fill("Asia/Ho_Chi_Minh")
+    await admin.click("#save-settings")
+
+    async def saved() -> str | None:
+        status = await text_of(admin, "#settings-status")
+        return None if "Đã lưu cài đặt" in status else f"the settings say {status!r}"
+
+    await wait_for(saved, 10)
+    assert "1 lịch hẹn sắp tới vẫn giữ nguyên giờ" in await text_of(admin, "#settings-status")
+    assert "20 phút" in await text_of(admin, "#settings")
+    async with server.app[SESSIONS]() as db:
+        stored = await db.get(Resource, resource.id)
+        kept = (await db.execute(select(Booking).where(Booking.resource_id == resource.id))).scalars().one()
+    assert stored is not None
+    assert (stored.name, stored.slot_minutes, stored.capacity, stored.timezone, stored.active) == \
+        ("BS. An · khám từ xa (sáng)", 20, 2, "Asia/Ho_Chi_Minh", True)
+    assert (kept.starts_at, kept.ends_at - kept.starts_at, kept.status) == \
+        (booked_at.astimezone(UTC), timedelta(minutes=15), BookingStatus.BOOKED)
+
+    # Switched off: the banner says so, and patients no longer find the service.
+    await form.locator("#set-active").uncheck()
+    await admin.click("#save-settings")
+    await admin.locator("#inactive-banner").wait_for(state="visible")
+    patient = await new_user_page(demo.users["patient2"].email)
+    watch_errors(patient, errors, "patient2")
+    await patient.goto(f"{base}/schedule")
+    assert await patient.locator(f'input[name="resource"][value="{resource.id}"]').count() == 0
+    await admin.goto(f"{base}/schedule")
+    link = admin.locator(f'#switched-off a[href="/schedule/admin/{resource.id}/availability"]')
+    assert await link.inner_text() == "BS. An · khám từ xa (sáng)"
+    assert not errors, errors
+
+
+async def test_editor_marks_every_rule_the_server_refuses(
+    live: tuple[TestServer, Demo], new_user_page: Callable[[str], Awaitable[Page]],
+) -> None:
+    """The real API answers with every bad rule; the editor marks each row, keeps what was typed.
+    The page's own checks stop these mistakes, so the test spoils two rules of the request on its
+    way out (as an outdated page or a broken proxy might) and hands back the server's real answer."""
+    server, demo = live
+    base = str(server.make_url("")).rstrip("/")
+    resource = await resource_of(server, demo.facility.id, demo.users["doctor"].id)
+    admin = await new_user_page(demo.users["facility_admin"].email)
+
+    async def spoil_put(route: Route) -> None:
+        if route.request.method != "PUT":
+            await route.continue_()
+            return
+        body = json.loads(route.request.post_data or "{}")
+        for index in (0, 2):
+            body["rules"][index]["end"] = "05:00"
+        response = await route.fetch(post_data=json.dumps(body))
+        await route.fulfill(response=response)
+
+    await admin.route("**/api/scheduling/resources/*/availability", spoil_put)
+    await admin.goto(f"{base}/schedule/admin/{resource.id}/availability")
+    await admin.wait_for_selector("body[data-ready=true]")
+    typed = await admin.locator(".range-end").evaluate_all("(nodes) => nodes.map((n) => n.value)")
+    await admin.click("#save")
+    ends = admin.locator(".range-end")
+
+    async def both_marked() -> str | None:
+        marks = [await ends.nth(i).get_attribute("aria-invalid") for i in range(3)]
+        return None if marks == ["true", None, "true"] else f"aria-invalid of the first three ends: {marks}"
+
+    await wait_for(both_marked, 10)
+    for index in (0, 2):
+        error_id = await ends.nth(index).get_attribute("aria-describedby")
+        assert "Giờ kết thúc phải sau giờ bắt đầu" in await admin.locator(f"#{error_id}").inner_text()
+    assert "Vui lòng sửa các ô được đánh dấu" in await admin.locator("#editor-status").inner_text()
+    assert await ends.evaluate_all("(nodes) => nodes.map((n) => n.value)") == typed  # nothing typed is lost
+    async with server.app[SESSIONS]() as db:
+        rules = (await db.execute(select(AvailabilityRule)
+                                  .where(AvailabilityRule.resource_id == resource.id))).scalars().all()
+    assert len(rules) == len(typed)  # the refused save changed nothing
+
+
+async def test_my_appointments_span_every_service(
+    live: tuple[TestServer, Demo], new_user_page: Callable[[str], Awaitable[Page]],
+) -> None:
+    """A patient's bookings of two services in one list with the services' names; another patient's
+    are not there; a service switched off keeps its appointment, which can be cancelled, not moved."""
+    server, demo = live
+    base = str(server.make_url("")).rstrip("/")
+    doctor_resource = await resource_of(server, demo.facility.id, demo.users["doctor"].id)
+    day = next_weekday(datetime.now(VN).date() + timedelta(days=1))
+    at = lambda hour: datetime.combine(day, time(hour), VN).astimezone(UTC)  # noqa: E731
+    patient1, patient2 = demo.users["patient1"], demo.users["patient2"]
+    async with server.app[SESSIONS].begin() as db:
+        vaccines = Resource(tenant_id=demo.facility.id, kind=ResourceKind.ROOM, name="Phòng tiêm chủng",
+                            slot_minutes=10, active=False)
+        db.add(vaccines)
+        await db.flush()
+        for resource, hour, who in [(doctor_resource, 9, patient1), (vaccines, 8, patient1),
+                                    (doctor_resource, 10, patient2)]:
+            db.add(Booking(resource_id=resource.id, tenant_id=demo.facility.id, starts_at=at(hour),
+                           ends_at=at(hour) + timedelta(minutes=resource.slot_minutes), subject_user_id=who.id,
+                           created_by=who.id))
+    errors: list[str] = []
+    page = await new_user_page(patient1.email)
+    watch_errors(page, errors, "patient1")
+    await page.goto(f"{base}/schedule")
+    mine = page.locator("#mine li.booking")
+
+    async def two_listed() -> str | None:
+        count = await mine.count()
+        return None if count == 2 else f"{count} appointments listed"
+
+    await wait_for(two_listed, 10)
+    first, second = await mine.all_inner_texts()
+    assert f"{vietnamese(day)} lúc 08:00" in first and "Phòng tiêm chủng" in first
+    assert f"{vietnamese(day)} lúc 09:00" in second and doctor_resource.name in second
+    assert patient2.display_name not in await text_of(page, "#mine")
+    assert await mine.first.locator("button.move").count() == 0  # its service is switched off
+    assert await mine.nth(1).locator("button.move").count() == 1
+    await mine.first.locator(".cancel-open").click()
+    await mine.first.locator(".cancel-yes").click()
+
+    async def one_left() -> str | None:
+        items = await mine.all_inner_texts()
+        return None if len(items) == 1 and doctor_resource.name in items[0] else f"listed: {items}"
+
+    await wait_for(one_left, 10)
+    async with server.app[SESSIONS]() as db:
+        cancelled = (await db.execute(select(Booking).where(Booking.resource_id == vaccines.id))).scalars().one()
+    assert (cancelled.status, cancelled.cancelled_by) == (BookingStatus.CANCELLED, patient1.id)
+    assert not errors, errors

@@ -175,3 +175,36 @@ async def test_names_for_the_pages_on_sqlite_and_postgresql(
     clients = page_config(await (await client.get("/schedule")).text())["clients"]
     assert {c["name"] for c in clients} == {demo.users["patient1"].display_name,  # type: ignore[union-attr]
                                             demo.users["patient2"].display_name}
+
+
+async def test_the_editor_has_the_settings_form_with_the_current_values(client: TestClient, demo: Demo) -> None:
+    resource = await resource_of(client, demo.facility.id)
+    await login(client, demo.users["facility_admin"].email)
+    html = await (await client.get(f"/schedule/admin/{resource.id}/availability")).text()
+    assert 'id="settings-form"' in html and "Cài đặt" in html and "Lưu cài đặt" in html
+    for name, value in [("slot_minutes", resource.slot_minutes), ("buffer_minutes", resource.buffer_minutes),
+                        ("min_notice_minutes", resource.min_notice_minutes), ("horizon_days", resource.horizon_days),
+                        ("capacity", resource.capacity)]:
+        assert re.search(rf'<input type="number" name="{name}" value="{value}"', html), name
+    assert f'name="timezone" value="{resource.timezone}"' in html
+    assert '<option value="Asia/Ho_Chi_Minh">' in html and '<option value="Europe/Paris">' in html
+    assert 'id="set-active" checked' in html and 'id="inactive-banner" hidden' in html
+    assert "/static/js/scheduling/settings.js" in html
+
+
+async def test_switched_off_calendars_stay_reachable_for_administrators(client: TestClient, demo: Demo) -> None:
+    resource = await resource_of(client, demo.facility.id)
+    async with client.app[SESSIONS].begin() as db:
+        stored = await db.get(Resource, resource.id)
+        assert stored is not None
+        stored.active = False
+    await login(client, demo.users["facility_admin"].email)
+    html = await (await client.get("/schedule")).text()
+    assert f'<li><a href="/schedule/admin/{resource.id}/availability">{resource.name}</a></li>' in html
+    assert resource.id not in {r["id"] for r in page_config(html)["resources"]}  # type: ignore[union-attr]
+    editor = await (await client.get(f"/schedule/admin/{resource.id}/availability")).text()
+    assert 'id="inactive-banner">' in editor and 'id="set-active" checked' not in editor
+
+    await login(client, demo.users["nurse"].email)  # staff, not an administrator: nothing to switch on
+    html = await (await client.get("/schedule")).text()
+    assert 'id="switched-off"' not in html and resource.name not in html

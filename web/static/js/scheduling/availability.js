@@ -254,21 +254,42 @@ function collect() {
   return { body: { rules, exceptions }, ruleInputs, exceptionInputs, invalid };
 }
 
-// The API names the first bad field like "rules.3.end: …" or "exceptions.0.ends_at: …".
-function serverFieldError(message, ruleInputs, exceptionInputs) {
-  const match = /^(rules|exceptions)\.(\d+)\.?(\w*)/.exec(message);
-  if (!match) return null;
-  const index = Number(match[2]);
-  if (match[1] === "rules" && ruleInputs[index]) {
-    return match[3] === "start" ? ruleInputs[index].start : ruleInputs[index].end;
+// The API names every bad field, e.g. {section: "rules", index: 3, name: "end"} or
+// {section: "exceptions", index: 0, name: "ends_at"}; the index is the row's place in what was sent.
+function inputFor(section, index, name, ruleInputs, exceptionInputs) {
+  if (section === "rules" && ruleInputs[index]) {
+    return name === "start" ? ruleInputs[index].start : ruleInputs[index].end;
   }
-  if (match[1] === "exceptions" && exceptionInputs[index]) {
+  if (section === "exceptions" && exceptionInputs[index]) {
     const x = exceptionInputs[index];
-    if (match[3] === "reason") return x.reason;
-    if (match[3] === "kind") return x.kind;
+    if (name === "reason") return x.reason;
+    if (name === "kind") return x.kind;
+    if (name === "starts_at") return x.allDay.checked ? x.fromDate : x.fromTime;
     return x.allDay.checked ? x.untilDate : x.untilTime;
   }
   return null;
+}
+
+// Older answers carried one error in the message only: "rules.3.end: …".
+function detailsOf(err) {
+  if (err.details?.length) return err.details;
+  const match = /^(rules|exceptions)\.(\d+)\.?(\w*):\s*(.*)$/.exec(err.message);
+  return match ? [{ section: match[1], index: Number(match[2]), name: match[3], message: match[4] }] : [];
+}
+
+const SERVER_MESSAGES = { overlap: "overlap", end_before_start: "end_after_start", time_parsing: "time_format",
+  time_type: "time_format" };
+
+// Marks every field the server refused; returns the inputs marked (none: the error fits no field).
+function markServerErrors(err, ruleInputs, exceptionInputs) {
+  const marked = [];
+  for (const detail of detailsOf(err)) {
+    const input = inputFor(detail.section, detail.index, detail.name, ruleInputs, exceptionInputs);
+    if (!input || marked.includes(input)) continue;
+    setError(input, t[SERVER_MESSAGES[detail.type]] || detail.message);
+    marked.push(input);
+  }
+  return marked;
 }
 
 // Leaving with unsaved hours loses them silently otherwise (the browser asks before leaving).
@@ -294,11 +315,10 @@ async function save(event) {
     await load();
     say(status, t.saved, "success");
   } catch (err) {
-    const input = err.status === 400 ? serverFieldError(err.message, ruleInputs, exceptionInputs) : null;
-    if (input) {
-      setError(input, err.message.replace(/^[^:]*:\s*/, ""));
+    const marked = err.status === 400 ? markServerErrors(err, ruleInputs, exceptionInputs) : [];
+    if (marked.length) {
       say(status, t.fix_fields, "error");
-      input.focus();
+      marked[0].focus();
     } else {
       say(status, `${t.error} ${err.message}`, "error");
     }

@@ -231,40 +231,36 @@ async function addToCalendar() {
   }
 }
 
-// "My appointments": every service's upcoming bookings of mine (staff see all through the API, so
-// keep those made for or by me).
+// "My appointments": my upcoming bookings across every service, and those I made for someone else
+// (staff booking for a patient), in one request; the API gives the names.
 async function loadMine(notice = "") {
   const now = new Date();
   const to = new Date(now.getTime() + MAX_RANGE_DAYS * 86400000);
   const query = new URLSearchParams({ from: now.toISOString(), to: to.toISOString(), status: "booked" });
-  const mine = [];
+  let mine;
   try {
-    const results = await Promise.all(config.resources.map(async (r) => {
-      const data = await api("GET", `/api/scheduling/resources/${encodeURIComponent(r.id)}/bookings?${query}`);
-      return data.bookings.map((b) => ({ booking: b, resource: r }));
-    }));
-    for (const item of results.flat()) {
-      const b = item.booking;
-      if (b.subject_user_id === config.me || b.created_by === config.me) mine.push(item);
-    }
+    mine = (await api("GET", `/api/scheduling/my/bookings?${query}`)).bookings;
     say($("mine-status"), notice, "success"); // a notice (e.g. "cancelled") outlives the reload
   } catch (err) {
     say($("mine-status"), `${t.error} ${err.message}`, "error");
     return;
   }
-  mine.sort((a, b) => a.booking.start.localeCompare(b.booking.start));
-  const people = new Map(config.clients.map((c) => [c.id, c.name]));
-  $("mine").replaceChildren(...mine.map(({ booking, resource }) => {
-    const forWhom = booking.subject_user_id !== config.me && people.has(booking.subject_user_id)
-      ? el("span", { class: "for-whom", text: t.for_whom.replace("{name}", people.get(booking.subject_user_id)) }) : null;
+  $("mine").replaceChildren(...mine.map((booking) => {
+    // A service switched off since is not in the list above: its booking can be cancelled, not moved.
+    const resource = resourceById(booking.resource_id);
+    const zone = booking.resource_timezone;
+    const forWhom = booking.subject_user_id !== config.me
+      ? el("span", { class: "for-whom", text: t.for_whom.replace("{name}", booking.subject_name || "…") }) : null;
+    const byWhom = booking.subject_user_id === config.me && booking.created_by && booking.created_by !== config.me
+      && booking.created_by_name ? el("span", { class: "by-whom", text: t.booked_by.replace("{name}", booking.created_by_name) }) : null;
     return el("li", { class: "booking", dataset: { bookingId: booking.id } },
-      el("strong", { class: "when", text: formatWhen(booking.start, resource.timezone) }),
-      el("span", { class: "service", text: resource.name }), forWhom,
+      el("strong", { class: "when", text: formatWhen(booking.start, zone) }),
+      el("span", { class: "service", text: booking.resource_name }), forWhom, byWhom,
       booking.note ? el("span", { class: "note", text: booking.note }) : null,
       el("div", { class: "row" },
-        el("button", { type: "button", class: "move", text: t.move, onclick: () => startMove(booking, resource) }),
+        resource ? el("button", { type: "button", class: "move", text: t.move, onclick: () => startMove(booking, resource) }) : null,
         cancelControl(booking, {
-          onCancelled: () => { loadMine(t.cancelled); reloadSlots(); },
+          onCancelled: () => { loadMine(t.cancelled); if (state.resource) reloadSlots(); },
           onError: (err) => say($("mine-status"), `${t.error} ${err.message}`, "error"),
         })));
   }));
@@ -293,6 +289,7 @@ function endMove() {
 }
 
 function start() {
+  loadMine(); // also when nothing is bookable now: earlier appointments can still be cancelled
   if (!config.resources.length) return;
   for (const input of document.querySelectorAll('input[name="resource"]')) {
     input.addEventListener("change", () => { if (input.checked) selectResource(input.value); });
@@ -311,7 +308,6 @@ function start() {
   });
   const checked = document.querySelector('input[name="resource"]:checked');
   selectResource(checked.value);
-  loadMine();
 }
 
 start();

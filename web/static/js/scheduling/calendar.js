@@ -1,5 +1,5 @@
 // The staff calendar: a week of bookings (desktop) or one day (phone), with status, who, and cancel.
-// The API gives people as ids; the page brings the names of the tenant's members.
+// The API names the people (subject_name); the page's list of members is the fallback.
 import { $, addDays, api, el, formatDay, fromZoned, isoInZone, readJson, say, statusName, t, todayIn, weekdayOf,
   zoned } from "./common.js";
 import { cancelControl, confirmControl } from "./cancel.js";
@@ -52,7 +52,7 @@ async function load() {
 function bookingItem(booking) {
   const start = zoned(new Date(booking.start), zone).time;
   const end = zoned(new Date(booking.end), zone).time;
-  const who = people.get(booking.subject_user_id) || t.unknown_person;
+  const who = booking.subject_name || people.get(booking.subject_user_id) || t.unknown_person;
   const item = el("li", { class: `booking status-${booking.status}`, dataset: { bookingId: booking.id } },
     el("span", { class: "when", text: `${start}–${end}` }),
     el("strong", { class: "who", text: who }),

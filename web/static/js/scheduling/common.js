@@ -7,10 +7,12 @@ export const t = readJson("i18n");
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  // details: the API's list of every bad field ({field, section, index, name, type, message}), if any.
+  constructor(status, code, message, details = []) {
     super(message);
     this.status = status;
     this.code = code;
+    this.details = details;
   }
 }
 
@@ -30,7 +32,7 @@ export async function api(method, path, body) {
   const data = await response.json().catch(() => ({}));
   if (!response.ok) {
     throw new ApiError(response.status, data.error?.code || "http_" + response.status,
-      data.error?.message || response.statusText);
+      data.error?.message || response.statusText, data.error?.errors || []);
   }
   return data;
 }
