@@ -30,7 +30,7 @@ FHIR_JSON = "application/fhir+json"
 # the R4 definition unchanged, so a resource valid in R4B is valid in R4.
 SERVED = {"Organization", "Practitioner", "PractitionerRole", "Patient", "AuditEvent", "HealthcareService",
           "Schedule", "Slot", "Appointment", "DocumentReference",
-          "Encounter"}  # the last from the clinics plugin (clinics/fhir.py)
+          "Encounter", "Condition", "MedicationRequest", "Consent"}  # the last four: clinics plugin (clinics/fhir/)
 # Slots are computed per Schedule: a Slot search needs schedule=..., so "search everything" skips it.
 SEARCHABLE_ALONE = SERVED - {"Slot"}
 

@@ -242,7 +242,7 @@ async def search_type(request: web.Request) -> web.Response:
         raise FhirError(404, "not-found", f"{rtype.name} is not available to you")
     search = parse_search(request.query, rtype.param_names, rtype.repeatable)
     found = await run_search(request, rtype, scope, search)
-    if rtype.name in PER_RESOURCE_AUDIT and found.page:
+    if (rtype.name in PER_RESOURCE_AUDIT or rtype.audit_each) and found.page:
         rows = [("fhir.search", Outcome.SUCCESS, rtype.name, r["id"], tenant) for r, tenant in found.page]
     else:
         tenant = found.page[0][1] if len(found.page) == 1 else home_tenant(request)

@@ -7,12 +7,16 @@ on a plugin's models, such as the clinics' Encounter, is registered by that plug
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.records.fhir import appointments, calendars, documents, queries
-from server.records.fhir.queries import Searcher
+from server.records.fhir.queries import Context, Found, Searcher
+from server.records.fhir.resources import Resource
+from server.records.fhir.search import SearchRequest
 from server.records.scope import Scope
 
 
@@ -43,6 +47,8 @@ class ResourceType:
     """Parameters that may be given more than once (all must hold)."""
     operations: tuple[Operation, ...] = ()
     """Type-level operations (POST /fhir/R4/{type}/$name)."""
+    audit_each: bool = False
+    """A search audits one row per resource returned (health data: "who saw this patient's ...")."""
 
     def allowed(self, scope: Scope) -> bool:
         """May this reader use the type at all? Only AuditEvent is restricted (to administrators)."""
@@ -106,6 +112,9 @@ TYPES: dict[str, ResourceType] = {t.name: t for t in [
 ]}
 
 PLUGIN_TYPES = web.AppKey("fhir_plugin_types", dict[str, ResourceType])
+Amender = Callable[[AsyncSession, Context, list[Resource]], Awaitable[None]]
+"""Adds a plugin's data to resources a search built, in place (the clinics' Organization.partOf)."""
+AMENDERS = web.AppKey("fhir_amenders", dict[str, tuple[Amender, ...]])
 
 
 def register(app: web.Application, rtype: ResourceType) -> None:
@@ -115,9 +124,31 @@ def register(app: web.Application, rtype: ResourceType) -> None:
     app[PLUGIN_TYPES] = {**_plugin_types(app), rtype.name: rtype}
 
 
+def amend(app: web.Application, type_name: str, amender: Amender) -> None:
+    """Let a plugin complete a type it does not build (call from its setup): every read, search and
+    export of the type passes its resources through ``amender``, with the search's database session."""
+    if type_name not in served(app):
+        raise ValueError(f"FHIR type {type_name} is not served")
+    amenders = app.get(AMENDERS) or {}
+    app[AMENDERS] = {**amenders, type_name: (*amenders.get(type_name, ()), amender)}
+
+
 def served(app: web.Application) -> dict[str, ResourceType]:
-    """Every type this app serves: ours, then the plugins'."""
-    return {**TYPES, **_plugin_types(app)}
+    """Every type this app serves: ours, then the plugins', each with its plugins' amenders applied."""
+    amenders = app.get(AMENDERS) or {}
+    return {name: _amended(t, amenders[name]) if name in amenders else t
+            for name, t in {**TYPES, **_plugin_types(app)}.items()}
+
+
+def _amended(rtype: ResourceType, amenders: tuple[Amender, ...]) -> ResourceType:
+    async def search(db: AsyncSession, scope: Scope, request: SearchRequest, ctx: Context) -> Found:
+        found = await rtype.search(db, scope, request, ctx)
+        resources = [resource for resource, _ in found.page]
+        for amender in amenders:
+            await amender(db, ctx, resources)
+        return found
+
+    return replace(rtype, search=search)
 
 
 def _plugin_types(app: web.Application) -> dict[str, ResourceType]:

@@ -1,18 +1,17 @@
-"""Encounter (class VR) in the FHIR API: the clinics plugin registers it with the server's FHIR
-layer (server/ never imports clinics/). Readers: the facility's care staff, and the patient their own."""
+"""Encounter (class VR): one per remote visit. Readers: the facility's care staff, and the patient
+their own."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clinics.fhir.visit_records import visible_encounters
 from clinics.models import Encounter, EncounterStatus
 from server.records.fhir.queries import Context, Found, page, single
 from server.records.fhir.search import SearchRequest
-from server.records.fhir.types import ResourceType, register
 from server.records.scope import Scope
 
 STATUS = {
@@ -42,7 +41,8 @@ def encounter_resource(e: Encounter) -> dict[str, Any]:
 
 
 async def encounters(db: AsyncSession, scope: Scope, search: SearchRequest, ctx: Context) -> Found:
-    query = select(Encounter).order_by(Encounter.scheduled_start.desc(), Encounter.id)
+    query = (select(Encounter).where(visible_encounters(scope, finished_for_patient=False))
+             .order_by(Encounter.scheduled_start.desc(), Encounter.id))
     patient = single(search, "patient", ["Patient"]) or single(search, "subject", ["Patient"])
     if patient is not None:
         query = query.where(Encounter.patient_id == patient)
@@ -50,16 +50,6 @@ async def encounters(db: AsyncSession, scope: Scope, search: SearchRequest, ctx:
     if ids is not None:
         query = query.where(Encounter.id.in_(ids))
     statuses = search.any_of("status")
-    rows = (await db.execute(query.limit(2000))).scalars().all()
-    visible = [e for e in rows if e.tenant_id in scope.patients or e.patient_id == scope.user_id]
-    found = [(encounter_resource(e), e.tenant_id) for e in visible
-             if statuses is None or STATUS[e.status] in statuses]
+    rows = (await db.execute(query)).scalars().all()
+    found = [(encounter_resource(e), e.tenant_id) for e in rows if statuses is None or STATUS[e.status] in statuses]
     return page(found, search)
-
-
-def setup_fhir(app: web.Application) -> None:
-    register(app, ResourceType("Encounter", encounters, {
-        "_id": ("token", "the logical id"),
-        "patient": ("reference", "the Patient"),
-        "subject": ("reference", "the Patient"),
-        "status": ("token", "planned, arrived, in-progress, finished, cancelled")}))
