@@ -35,6 +35,7 @@ async def seed_demo(db: AsyncSession, demo: Demo) -> None:
     await db.flush()
     await seed_schedule(db, demo)
     await seed_hospital(db, demo)
+    await seed_departments(db, demo)
 
 
 async def seed_schedule(db: AsyncSession, demo: Demo) -> None:
@@ -125,4 +126,39 @@ async def seed_hospital(db: AsyncSession, demo: Demo) -> None:
                          text_sha256=text.sha256, accepted=True, decided_by=demo.users["patient1"].id,
                          decided_as="patient",
                          user_agent="demo seed"))
+    await db.flush()
+
+
+DEPARTMENTS = {
+    # facility slug: (name, code, services, the handles of who works there)
+    "tyt-demo": [("Khám bệnh", "K01", "Khám bệnh đa khoa\nKhám từ xa", ["doctor", "nurse"]),
+                 ("Tiêm chủng", "K02", "Tiêm chủng mở rộng", [])],
+    HOSPITAL_SLUG: [("Khoa Nội tim mạch", "K03", "Khám và điều trị tim mạch\nHội chẩn từ xa", ["hospital_doctor"]),
+                    ("Khoa Nội tổng hợp", "K01", "Khám và điều trị nội khoa", ["hospital_secretary"]),
+                    ("Khoa Chẩn đoán hình ảnh", "K20", "X-quang, siêu âm\nHội chẩn hình ảnh từ xa", [])],
+}
+
+
+async def seed_departments(db: AsyncSession, demo: Demo) -> None:
+    """Departments of both demo facilities, with their doctors and nurses assigned."""
+    from sqlalchemy import select
+
+    from clinics.models import Department, PractitionerProfile
+    from server.auth.models import Tenant, User
+
+    emails = {handle: email for handle, email, *_ in HOSPITAL_PEOPLE}
+    for slug, departments in DEPARTMENTS.items():
+        tenant = await db.scalar(select(Tenant).where(Tenant.slug == slug))
+        assert tenant is not None
+        for name, code, services, handles in departments:
+            department = Department(tenant_id=tenant.id, name=name, code=code, services=services)
+            db.add(department)
+            await db.flush()
+            for handle in handles:
+                user_id = demo.users[handle].id if handle in demo.users else await db.scalar(
+                    select(User.id).where(User.email == emails[handle]))
+                profile = await db.scalar(select(PractitionerProfile).where(
+                    PractitionerProfile.user_id == user_id, PractitionerProfile.tenant_id == tenant.id))
+                assert profile is not None
+                profile.department_id = department.id
     await db.flush()

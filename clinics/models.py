@@ -63,6 +63,8 @@ class PractitionerProfile(IdMixin, Base):
     licence_number: Mapped[str] = mapped_column(String(40))  # số chứng chỉ hành nghề / giấy phép hành nghề
     specialty: Mapped[str] = mapped_column(String(100), default="")
     scope_of_practice: Mapped[str] = mapped_column(Text, default="")
+    department_id: Mapped[str | None] = mapped_column(ForeignKey("departments.id", ondelete="SET NULL"),
+                                                      default=None, index=True)
 
 
 class PatientProfile(IdMixin, Base):
@@ -258,3 +260,18 @@ class ConsultationParticipant(IdMixin, Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     role: Mapped[ConsultationRole] = mapped_column(str_enum(ConsultationRole, 16))
+
+
+class Department(IdMixin, Base):
+    """A department (khoa, phòng) of a facility: where its practitioners work and what another
+    facility asks for a hội chẩn. Deactivated, never deleted: old records still name it."""
+
+    __tablename__ = "departments"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    code: Mapped[str] = mapped_column(String(20), default="")  # the facility's own code, e.g. K02
+    services: Mapped[str] = mapped_column(Text, default="")  # what it offers, one per line
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

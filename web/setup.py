@@ -28,7 +28,7 @@ async def template_context(request: web.Request) -> dict[str, object]:
 
 
 def setup(app: web.Application) -> None:
-    from web import audit_pages, pages, scheduling_pages
+    from web import account_pages, audit_pages, pages, scheduling_pages
 
     translator = app[TRANSLATOR]
     translator.load(LOCALE_DIR)
@@ -44,4 +44,5 @@ def setup(app: web.Application) -> None:
     app.router.add_routes(pages.routes)
     app.router.add_routes(audit_pages.routes)
     app.router.add_routes(scheduling_pages.routes)
+    app.router.add_routes(account_pages.routes)
     app.router.add_static("/static/", STATIC, name="static", append_version=True)

@@ -65,6 +65,7 @@ class Visit:
     encounter: str
     consent: str
     document: str
+    department: str
 
 
 async def open_visit(client: TestClient, aiohttp_client: Callable[..., Awaitable[TestClient]], world: World) -> Visit:
@@ -85,7 +86,13 @@ async def open_visit(client: TestClient, aiohttp_client: Callable[..., Awaitable
     assert (await doctor.post(f"{base}/admit", headers={"X-CSRF-Token": doctor_csrf})).status == 200
     saved = await doctor.put(f"{base}/record", headers={"X-CSRF-Token": doctor_csrf}, json=RECORD)
     assert saved.status == 200, await saved.text()
-    return Visit(encounter=encounter, consent=str(consent["id"]), document=(await saved.json())["document_id"])
+    admin = await aiohttp_client(client.server)
+    admin_csrf = await login(admin, world.users["facility_admin"].email)
+    department = await admin.post(f"/api/clinics/{world.facility.id}/departments", headers={"X-CSRF-Token": admin_csrf},
+                                  json={"name": "Khám bệnh"})
+    assert department.status == 201
+    return Visit(encounter=encounter, consent=str(consent["id"]), document=(await saved.json())["document_id"],
+                 department=(await department.json())["id"])
 
 
 def cases(world: World, visit: Visit) -> list[Case]:
@@ -120,6 +127,23 @@ def cases(world: World, visit: Visit) -> list[Case]:
              {**each(STAFF, 200), "patient1": 409}),  # the patient: only the summary, after the visit
         Case("GET", "/api/clinics/encounters/{encounter_id}/record.pdf", f"{e}/record.pdf",
              {**each(STAFF, 200), "patient1": 409}),
+        # Staff and departments: the administrator's; departments also to staff of other facilities
+        # when this one offers telemedicine (the other test facility does not).
+        Case("GET", "/api/clinics/{tenant_id}/departments", f"/api/clinics/{f}/departments",
+             each(STAFF | OTHER_STAFF, 200)),
+        Case("GET", "/api/clinics/{tenant_id}/departments", f"/api/clinics/{o}/departments", each(OTHER_STAFF, 200)),
+        Case("GET", "/api/clinics/{tenant_id}/practitioners", f"/api/clinics/{f}/practitioners", each(STAFF, 200)),
+        Case("GET", "/clinic/{tenant_id}/staff", f"/clinic/{f}/staff", {"facility_admin": 200}),
+        Case("POST", "/api/clinics/{tenant_id}/departments", f"/api/clinics/{f}/departments", {"facility_admin": 400},
+             {}),
+        Case("PATCH", "/api/clinics/departments/{department_id}", f"/api/clinics/departments/{visit.department}",
+             {"facility_admin": 400}, {"bogus": 1}),
+        Case("POST", "/api/clinics/{tenant_id}/practitioners", f"/api/clinics/{f}/practitioners",
+             {"facility_admin": 400}, {}),
+        Case("PATCH", "/api/clinics/{tenant_id}/practitioners/{user_id}",
+             f"/api/clinics/{f}/practitioners/{world.users['nurse'].id}", {"facility_admin": 400}, {"bogus": 1}),
+        Case("POST", "/api/clinics/{tenant_id}/practitioners/{user_id}/password-link",
+             f"/api/clinics/{f}/practitioners/{world.users['nurse'].id}/password-link", {"facility_admin": 201}),
         # One's own history: keyed by the session, nothing to guess, so everyone logged in gets theirs.
         Case("GET", "/api/clinics/my/visits", "/api/clinics/my/visits", each(set(ROLES) - {"anonymous"}, 200)),
         Case("GET", "/my/visits", "/my/visits", each(set(ROLES) - {"anonymous"}, 200)),
@@ -157,6 +181,23 @@ def cases(world: World, visit: Visit) -> list[Case]:
              forbidden={"patient1"}),
         Case("POST", "/api/clinics/encounters/{encounter_id}/end", f"{e}/end", each(STAFF, 200),
              forbidden={"patient1"}),
+        # The station (clinics/station.py, witnessed_consent.py); after "end" above, so the visit is over.
+        Case("GET", "/clinic/{tenant_id}/station", f"/clinic/{f}/station", each(CLINICAL, 200)),
+        Case("GET", "/api/clinics/{tenant_id}/station", f"/api/clinics/{f}/station", each(CLINICAL, 200)),
+        Case("POST", "/api/clinics/{tenant_id}/station/walk-ins", f"/api/clinics/{f}/station/walk-ins",
+             each(CLINICAL, 400), {}),
+        Case("GET", "/api/clinics/encounters/{encounter_id}/consent/witness", f"{e}/consent/witness",
+             each(CLINICAL, 200), forbidden={"patient1", "facility_admin"}),
+        Case("POST", "/api/clinics/encounters/{encounter_id}/consent/witness", f"{e}/consent/witness",
+             each(CLINICAL, 400), {}, forbidden={"patient1", "facility_admin"}),
+        Case("POST", "/api/clinics/consents/{consent_id}/evidence", f"/api/clinics/consents/{visit.consent}/evidence",
+             each(CLINICAL, 400), {}),  # 400: a scan comes as multipart
+        Case("POST", "/api/clinics/encounters/{encounter_id}/assist", f"{e}/assist",
+             each(CLINICAL, 409)),  # 409: the visit has ended
+        Case("GET", "/clinic/{tenant_id}/station/assist/{encounter_id}",
+             f"/clinic/{f}/station/assist/{visit.encounter}", each(CLINICAL, 303)),  # no session: to the station
+        Case("POST", "/clinic/{tenant_id}/station/assist/{encounter_id}/finish",
+             f"/clinic/{f}/station/assist/{visit.encounter}/finish", each(CLINICAL, 303), anonymous=403),
     ]
 
 
