@@ -38,5 +38,7 @@ def setup(app: web.Application) -> None:
     app.router.add_routes(consent.routes)
     app.router.add_routes(visit_record.routes)
     app.router.add_routes(chat.routes)
+    from clinics import station  # walk-ins, consent taken as witness, assisted mode
+    station.setup(app)
     setup_fhir(app)
     consultation_pages.setup_consultations(app)

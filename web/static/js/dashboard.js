@@ -27,7 +27,9 @@ function row(visit) {
   tr.dataset.encounter = visit.id;
   const time = new Date(visit.scheduled_start).toLocaleTimeString("vi-VN", { hour: "2-digit", minute: "2-digit" });
   const status = { planned: t.planned, waiting: t.waiting_status, in_progress: t.in_progress }[visit.status];
-  for (const text of [time, visit.patient_name, status]) {
+  // A walk-in's time is the moment they walked in at the station: the list is in arrival order.
+  const when = visit.walk_in ? `${time} · ${t.walk_in}` : time;
+  for (const text of [when, visit.patient_name, status]) {
     const td = document.createElement("td");
     td.textContent = text;
     tr.append(td);

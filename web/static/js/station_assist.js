@@ -1,0 +1,191 @@
+// Assisted mode: the patient's side of one visit, run by the nurse on the station's shared device —
+// pre-call check, waiting room, then the call (room.js, loaded only once the doctor has admitted the
+// patient). "End and next patient" closes everything this page opened, empties the document and the
+// browser storage, then posts the form whose answer (Clear-Site-Data) returns to the station page.
+const $ = (id) => document.getElementById(id);
+const t = JSON.parse($("i18n").textContent);
+const page = $("assisted");
+const encounter = page.dataset.encounter;
+const csrf = document.querySelector('meta[name="csrf-token"]').content;
+const timers = new Set();
+let preview = null;
+let inCall = false;
+let leaving = false;
+
+function later(fn, ms) {
+  const id = setTimeout(() => { timers.delete(id); fn(); }, ms);
+  timers.add(id);
+}
+
+async function checkDevices() {
+  try {
+    preview = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: { ideal: 640 } } });
+    $("preview").srcObject = preview;
+    $("camera-state").textContent = t.camera_ok;
+    const context = new AudioContext();
+    const analyser = context.createAnalyser();
+    context.createMediaStreamSource(preview).connect(analyser);
+    const samples = new Uint8Array(analyser.fftSize);
+    const draw = () => {
+      if (!preview) { context.close(); return; }
+      analyser.getByteTimeDomainData(samples);
+      let peak = 0;
+      for (const s of samples) peak = Math.max(peak, Math.abs(s - 128) / 128);
+      $("mic-level").value = peak;
+      requestAnimationFrame(draw);
+    };
+    draw();
+  } catch {
+    $("camera-state").textContent = t.camera_failed;
+  }
+}
+
+function stopPreview() {
+  preview?.getTracks().forEach((track) => track.stop());
+  preview = null;
+  $("preview").srcObject = null;
+}
+
+function playTone() {
+  const context = new AudioContext();
+  const oscillator = context.createOscillator();
+  oscillator.frequency.value = 660;
+  oscillator.connect(context.destination);
+  oscillator.start();
+  oscillator.stop(context.currentTime + 0.8);
+  oscillator.addEventListener("ended", () => context.close());
+  $("speaker-state").textContent = t.speaker_question;
+}
+
+async function testNetwork() {
+  $("network-state").textContent = t.network_testing;
+  const times = [];
+  for (let i = 0; i < 5; i += 1) {
+    const start = performance.now();
+    await fetch("/healthz", { cache: "no-store" });
+    times.push(performance.now() - start);
+  }
+  times.sort((a, b) => a - b);
+  const verdict = times[2] < 150 ? "good" : times[2] < 400 ? "fair" : "poor";
+  $("network-state").textContent = t[`network_${verdict}`];
+  $("network-state").dataset.verdict = verdict;
+}
+
+async function joinCall(room) {
+  // room.js reads the room from #call and starts at once; it publishes its own camera, so the
+  // preview is released first (one capture at a time on a cheap tablet).
+  inCall = true;
+  stopPreview();
+  $("check").hidden = true;
+  $("waiting").hidden = true;
+  $("call").dataset.room = room;
+  $("call").hidden = false;
+  await import(page.dataset.roomModule);
+}
+
+async function poll() {
+  if (leaving) return;
+  const response = await fetch(`/api/clinics/encounters/${encounter}/waiting`, { cache: "no-store" });
+  if (!response.ok) return later(poll, 5000);
+  const state = await response.json();
+  if (state.status === "in_progress" && state.room) {
+    if (!inCall) await joinCall(state.room);
+  } else if (state.status === "finished" || state.status === "cancelled") {
+    $("position").textContent = t.closed;
+    return;
+  } else {
+    $("doctor-state").textContent = {
+      available: t.doctor_available, in_another_visit: t.doctor_busy }[state.practitioner_status] || t.doctor_unknown;
+    $("position").textContent = `${t.position} ${state.position}`;
+  }
+  later(poll, 3000);
+}
+
+let lastMessage = null;
+
+async function pollChat() {
+  if (leaving) return;
+  const query = lastMessage ? `?after=${encodeURIComponent(lastMessage)}` : "";
+  const response = await fetch(`/api/clinics/encounters/${encounter}/messages${query}`, { cache: "no-store" });
+  if (response.ok) {
+    for (const message of (await response.json()).messages) {
+      const item = document.createElement("li");
+      item.className = message.from_clinic ? "from-clinic" : "from-me";
+      item.textContent = `${message.sender_name}: ${message.text}`;
+      $("chat-log").append(item);
+      lastMessage = message.sent_at;
+    }
+  }
+  later(pollChat, 3000);
+}
+
+async function sendChat(event) {
+  event.preventDefault();
+  const text = $("chat-text").value.trim();
+  if (!text) return;
+  const response = await fetch(`/api/clinics/encounters/${encounter}/messages`, {
+    method: "POST", cache: "no-store", headers: { "X-CSRF-Token": csrf, "Content-Type": "application/json" },
+    body: JSON.stringify({ text }),
+  });
+  if (response.ok) $("chat-text").value = "";
+}
+
+function enterWaitingRoom() {
+  $("continue").hidden = true;
+  $("check").hidden = true;
+  stopPreview();
+  $("waiting").hidden = false;
+  $("chat").hidden = false;
+  poll();
+  pollChat();
+}
+
+async function forgetEverything() {
+  // What the page itself can drop, whatever the browser makes of Clear-Site-Data (it ignores it
+  // outside a secure context): the call, the camera, the timers, the document, every storage API.
+  leaving = true;
+  timers.forEach(clearTimeout);
+  timers.clear();
+  const call = window.caunoi;
+  if (call) {
+    call.leaving = true;
+    clearInterval(call.pinger);
+    call.signal?.send({ type: "leave" });
+    call.signal?.close();
+    call.publisher?.close();
+    call.subscriber?.close();
+    call.stream?.getTracks().forEach((track) => track.stop());
+    call.screen?.getTracks().forEach((track) => track.stop());
+    call.tiles?.forEach((entry) => entry.stream.getTracks().forEach((track) => track.stop()));
+    delete window.caunoi;
+  }
+  stopPreview();
+  document.querySelectorAll("video, audio").forEach((media) => {
+    media.pause();
+    media.srcObject = null;
+    media.remove();
+  });
+  try { localStorage.clear(); sessionStorage.clear(); } catch { /* storage disabled: nothing kept */ }
+  try {
+    for (const db of await indexedDB.databases()) if (db.name) indexedDB.deleteDatabase(db.name);
+  } catch { /* no IndexedDB */ }
+  try {
+    if (self.caches) for (const key of await caches.keys()) await caches.delete(key);
+  } catch { /* no Cache API outside a secure context */ }
+}
+
+$("next-patient").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  form.querySelector("button").disabled = true;
+  await forgetEverything();
+  page.replaceChildren(form); // the name, the chat, the tiles: gone before the request leaves
+  document.title = "";
+  form.submit();
+});
+$("speaker-test").addEventListener("click", playTone);
+$("network-test").addEventListener("click", testNetwork);
+$("continue").addEventListener("click", enterWaitingRoom);
+$("chat-form").addEventListener("submit", sendChat);
+checkDevices();
+testNetwork();
