@@ -1,4 +1,6 @@
 // The doctor's dashboard: the queue, polled every 3 s; a sound and a notice when someone arrives.
+import { attachFilePicker, renderAttachment } from "./chat_files.js";
+
 const $ = (id) => document.getElementById(id);
 const t = JSON.parse($("i18n").textContent);
 const tenant = $("dashboard").dataset.tenant;
@@ -83,7 +85,8 @@ async function pollChat() {
     for (const message of (await response.json()).messages) {
       const item = document.createElement("li");
       item.className = message.from_clinic ? "from-clinic" : "from-me";
-      item.textContent = `${message.sender_name}: ${message.text}`;
+      if (message.attachment) renderAttachment(item, message);
+      else item.textContent = `${message.sender_name}: ${message.text}`;
       $("chat-log").append(item);
       chatAfter = message.sent_at;
     }
@@ -111,6 +114,7 @@ $("chat-form").addEventListener("submit", async (event) => {
   });
   if (response.ok) { $("chat-text").value = ""; pollChat(); }
 });
+attachFilePicker(() => chatVisit, csrf, pollChat);
 
 $("admit-all").addEventListener("click", () => post(`/api/clinics/${tenant}/admit-all`));
 refresh();

@@ -1,5 +1,7 @@
 // The patient's visit: a pre-call check, then the waiting room, polled every few seconds (weak 3G
 // drops long-lived connections; a poll just tries again), then the consultation room.
+import { attachFilePicker, renderAttachment } from "./chat_files.js";
+
 const $ = (id) => document.getElementById(id);
 const t = JSON.parse($("i18n").textContent);
 const encounter = $("visit").dataset.encounter;
@@ -139,7 +141,8 @@ async function pollChat() {
     for (const message of (await response.json()).messages) {
       const item = document.createElement("li");
       item.className = message.from_clinic ? "from-clinic" : "from-me";
-      item.textContent = `${message.sender_name}: ${message.text}`;
+      if (message.attachment) renderAttachment(item, message);
+      else item.textContent = `${message.sender_name}: ${message.text}`;
       $("chat-log").append(item);
       lastMessage = message.sent_at;
     }
@@ -157,6 +160,8 @@ $("chat-form").addEventListener("submit", async (event) => {
   });
   if (response.ok) { $("chat-text").value = ""; }
 });
+
+attachFilePicker(() => encounter, csrf, null); // the next poll (3 s) shows it
 
 $("speaker-test").addEventListener("click", playTone);
 $("network-test").addEventListener("click", testNetwork);
