@@ -20,7 +20,17 @@ async def consultations(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    from clinics import chat, consent, consultation_pages, facilities, pages, patients, visit_record, visits
+    from clinics import (
+        chat,
+        consent,
+        consultation_pages,
+        facilities,
+        pages,
+        patients,
+        record_pages,
+        visit_record,
+        visits,
+    )
     from clinics.eligibility import ConditionList
     from clinics.fhir import setup_fhir
     from clinics.settings import ClinicsSettings
@@ -38,6 +48,7 @@ def setup(app: web.Application) -> None:
     app.router.add_routes(consent.routes)
     app.router.add_routes(visit_record.routes)
     app.router.add_routes(chat.routes)
+    app.router.add_routes(record_pages.routes)
     from clinics import station  # walk-ins, consent taken as witness, assisted mode
     station.setup(app)
     setup_fhir(app)

@@ -1,5 +1,8 @@
-"""The patient's path in a real browser: one-time link → pre-call check → waiting room → admitted by
-the doctor → the consultation, where both decode each other's video and audio."""
+"""The whole remote visit in real browsers (issue 5): the patient's one-time link → pre-call check →
+consent → waiting room; the doctor sees the arrival and admits; both decode each other's video and
+audio; the doctor writes the record beside the call (a diagnosis outside the verified Thông tư 30 list
+shows the warning), prescribes, books the follow-up, signs and ends the visit; the patient's phone
+then shows the summary with the diagnosis and the prescription."""
 
 from __future__ import annotations
 
@@ -8,18 +11,37 @@ from urllib.parse import urlsplit
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Page, expect
 
-from server.demo import Demo
+from server.demo import DEMO_PASSWORD, Demo
 from tests.conftest import login
 from tests.e2e.helpers import wait_for, wait_media_rising
 
 pytestmark = pytest.mark.e2e
 
 
-async def test_patient_joins_by_link_waits_and_is_admitted(
-    live: tuple[TestServer, Demo], browser: Browser, new_user_page: Callable[[str], Awaitable[Page]],
-    aiohttp_client: Callable[..., Awaitable[TestClient]],
+async def laptop_page(browser: Browser, server: TestServer, email: str) -> Page:
+    """A doctor at a consultation desk: a laptop-sized window of its own, logged in."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    await context.grant_permissions(["camera", "microphone"])
+    page = await context.new_page()
+    await page.goto(str(server.make_url("/login")))
+    await page.fill("input[name=email]", email)
+    await page.fill("input[name=password]", DEMO_PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_url("**/rooms")
+    return page
+
+
+async def field_error(page: Page, selector: str) -> str:
+    """The error shown in the field that holds ``selector``."""
+    text = await page.locator(selector).locator("xpath=ancestor::div[contains(@class,'field')][1]") \
+        .locator(".field-error").text_content()
+    return text or ""
+
+
+async def test_the_whole_visit_from_the_link_to_the_summary(
+    live: tuple[TestServer, Demo], browser: Browser, aiohttp_client: Callable[..., Awaitable[TestClient]],
 ) -> None:
     server, demo = live
     staff = await aiohttp_client(server)
@@ -45,6 +67,11 @@ async def test_patient_joins_by_link_waits_and_is_admitted(
         return None if verdict == "good" else f"network verdict {verdict!r}"
 
     await wait_for(check_passed, 10)
+    # The doctor's dashboard is open before she arrives: it has the visit, not yet arrived.
+    doctor = await laptop_page(browser, server, demo.users["doctor"].email)
+    await doctor.goto(str(server.make_url(f"/clinic/{demo.facility.id}/dashboard")))
+    row = doctor.locator(f"tr[data-encounter='{visit['id']}']")
+    await expect(row).to_contain_text("Chưa đến")
     # The patient is 10: her father consents, and she agrees too (Luật 91: from age 7).
     await phone.wait_for_selector("#consent:not([hidden])")
     assert await phone.input_value("#guardian-name") == "Võ Văn Em"
@@ -60,10 +87,8 @@ async def test_patient_joins_by_link_waits_and_is_admitted(
 
     await wait_for(queued, 10)
 
-    # The doctor's dashboard notices the arrival; they exchange a message, then the doctor admits her.
-    doctor = await new_user_page(demo.users["doctor"].email)
-    await doctor.goto(str(server.make_url(f"/clinic/{demo.facility.id}/dashboard")))
-    row = doctor.locator(f"tr[data-encounter='{visit['id']}']")
+    # The dashboard announces the arrival; they exchange a message, then the doctor admits her.
+    await expect(doctor.locator("#notice")).to_contain_text("Võ Thị Dung")
     await phone.fill("#chat-text", "Cháu bị sốt từ tối qua ạ")
     await phone.click("#chat-form button")
     await row.locator("button.chat-open").click()
@@ -72,8 +97,76 @@ async def test_patient_joins_by_link_waits_and_is_admitted(
     await doctor.click("#chat-form button")
     await phone.wait_for_selector("#chat-log li.from-clinic:has-text('Bác sĩ sẽ gọi ngay')")
     await row.locator("button.admit").click()
-    await phone.wait_for_url(f"**/rooms/{visit['room']}", timeout=15000)
-    await doctor.goto(str(server.make_url(f"/rooms/{visit['room']}")))
+    await phone.wait_for_url(f"**/visit/{visit['id']}/call", timeout=15000)
+    # The doctor joins the call from the row: the call, with the visit record beside it.
+    await row.locator("a.join-call").click()
+    await doctor.wait_for_url(f"**/clinic/encounters/{visit['id']}/call")
     await wait_media_rising(doctor, "the doctor")
     await wait_media_rising(phone, "the patient")
+
+    # The record, written while the call runs. Step 1 shows what to check against the card.
+    await doctor.wait_for_selector("#record[data-ready=true]")
+    assert await doctor.is_visible("#record-form") and await doctor.is_visible("#call")  # side by side
+    assert "TE1920930567890" in (await doctor.text_content("#identity-bhyt") or "")
+    assert "02/09/2016" in (await doctor.text_content("#identity-birth") or "")
+    await doctor.fill("#soap-subjective", "Ho, khò khè về đêm 2 ngày")
+    await doctor.click("#save")  # the guided steps come first: refused here, beside the fields
+    assert await field_error(doctor, "#identity-checked") == "Hãy xác nhận đã kiểm tra danh tính người bệnh."
+    await doctor.select_option("#identity-method", "guardian")
+    await doctor.check("#identity-checked")
+    await doctor.check("#consent-confirmed")
+    await doctor.fill("#soap-objective", "Thở rít nhẹ, nói được câu dài")
+    await doctor.fill("#soap-assessment", "Cơn hen nhẹ")
+    await doctor.fill("#soap-plan", "Xịt thuốc khi khó thở, tránh khói bếp; khám lại nếu không đỡ")
+    diagnosis = doctor.locator("#diagnoses .diagnosis").first
+    await diagnosis.locator(".d-code").fill("J4")  # a typo: the API refuses it
+    await diagnosis.locator(".d-text").fill("Hen phế quản")
+    await doctor.click("#save")
+    await expect(diagnosis.locator(".field-error").first).to_have_text(
+        "Không phải mã ICD-10: một chữ cái và hai chữ số, có thể thêm phần chi tiết, ví dụ J00, E11.9.")
+    assert await doctor.input_value("#soap-subjective") == "Ho, khò khè về đêm 2 ngày"  # nothing lost
+    assert await diagnosis.locator(".d-text").input_value() == "Hen phế quản"
+    await diagnosis.locator(".d-code").fill("J45.0")  # asthma: not on the 21 verified rows of Thông tư 30
+    await doctor.click("#save")
+    await expect(doctor.locator("#record-status")).to_have_text("Đã lưu thành phiên bản 1.")
+    warning = doctor.locator("#eligibility[data-verdict=not_on_verified_list]")
+    await expect(warning).to_contain_text("J45.0 không có trong danh mục Thông tư 30 đã kiểm chứng")
+    await expect(warning).to_contain_text("chưa đầy đủ (mới kiểm chứng được 21/50 dòng)")
+    assert await doctor.is_visible("#offer-referral") and await doctor.is_visible("#offer-in-person")
+
+    # The prescription, then the follow-up booked in the doctor's calendar (which saves again).
+    await doctor.fill("#e-prescription", "79001A1B2C3D-c")
+    medicine = doctor.locator("#medications .medication").first
+    await medicine.locator(".m-medication").fill("Salbutamol 100 mcg (bình xịt)")
+    await medicine.locator(".m-dose").fill("2 nhát")
+    await medicine.locator(".m-frequency").fill("khi khó thở, tối đa 4 lần/ngày")
+    await medicine.locator(".m-days").fill("7")
+    await medicine.locator(".m-instructions").fill("Người lớn giúp cháu xịt")
+    await doctor.click("#save")
+    await expect(doctor.locator("#version-line")).to_have_text("Phiên bản 2 — chưa ký")
+    await doctor.click("#offer-in-person")
+    await doctor.wait_for_selector("#follow-up-slot optgroup option", state="attached")
+    await doctor.select_option("#follow-up-slot", index=1)
+    await doctor.click("#follow-up-book")
+    await expect(doctor.locator("#follow-up-booked")).to_be_visible()
+    await expect(doctor.locator("#version-line")).to_have_text("Phiên bản 3 — chưa ký")
+    await doctor.click("#sign")
+    await expect(doctor.locator("#version-line")).to_have_text("Phiên bản 3 — đã ký: bạn")
+    assert await doctor.get_attribute("#print", "href") == f"/api/clinics/encounters/{visit['id']}/record.pdf"
+    await wait_media_rising(phone, "the patient, while the doctor writes")
+
+    # The doctor ends the visit: the doctor keeps the record, the patient's phone shows the summary.
+    await doctor.click("#end-visit")
+    await doctor.click("#end-confirm")
+    await doctor.wait_for_url(f"**/clinic/encounters/{visit['id']}/record")
+    await phone.wait_for_url(f"**/visit/{visit['id']}/summary", timeout=15000)
+    assert await phone.text_content("h1") == "Tóm tắt buổi khám của bạn"
+    await expect(phone.locator(".diagnosis[data-code='J45.0']")).to_contain_text("Hen phế quản")
+    await expect(phone.locator("#medicines")).to_contain_text("Salbutamol 100 mcg (bình xịt)")
+    await expect(phone.locator("#medicines")).to_contain_text("2 nhát, khi khó thở, tối đa 4 lần/ngày, trong 7 ngày")
+    await expect(phone.locator("#e-prescription-code")).to_have_text("79001A1B2C3D-c")
+    await expect(phone.locator("#follow-up-date")).to_be_visible()
+    assert await phone.get_attribute("#summary-pdf", "href") == f"/api/clinics/encounters/{visit['id']}/record.pdf"
+    size = await phone.evaluate("parseFloat(getComputedStyle(document.querySelector('#summary')).fontSize)")
+    assert size >= 20, f"summary text is {size}px: too small for older eyes"
     await context.close()

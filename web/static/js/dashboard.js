@@ -24,6 +24,14 @@ async function post(url) {
   await refresh();
 }
 
+function link(className, text, href) {
+  const a = document.createElement("a");
+  a.className = `button ${className}`;
+  a.href = href;
+  a.textContent = text;
+  return a;
+}
+
 function row(visit) {
   const tr = document.createElement("tr");
   tr.dataset.encounter = visit.id;
@@ -45,6 +53,11 @@ function row(visit) {
     button.addEventListener("click", () => post(`/api/clinics/encounters/${visit.id}/admit`));
     action.append(button);
   }
+  // The call opens with the visit record beside it; the record alone is for before and after the call.
+  if (visit.status === "waiting" || visit.status === "in_progress") {
+    action.append(link("join-call", t.call, `/clinic/encounters/${visit.id}/call`));
+  }
+  action.append(link("open-record", t.record, `/clinic/encounters/${visit.id}/record`));
   const talk = document.createElement("button");
   talk.type = "button";
   talk.className = "chat-open";

@@ -63,10 +63,14 @@ async function poll() {
   if (state.status === "in_progress" && state.room) {
     $("position").textContent = t.admitted;
     stream?.getTracks().forEach((track) => track.stop());
-    location.assign(`/rooms/${state.room}`);
+    location.assign(`/visit/${encounter}/call`); // the call, which moves on to the summary at the end
     return;
   }
-  if (state.status === "finished" || state.status === "cancelled") {
+  if (state.status === "finished") {
+    location.assign(`/visit/${encounter}/summary`);
+    return;
+  }
+  if (state.status === "cancelled") {
     $("position").textContent = t.closed;
     return;
   }
@@ -166,6 +170,11 @@ attachFilePicker(() => encounter, csrf, null); // the next poll (3 s) shows it
 $("speaker-test").addEventListener("click", playTone);
 $("network-test").addEventListener("click", testNetwork);
 $("enter").addEventListener("click", enter);
-checkDevices();
-testNetwork();
-loadConsent();
+// A visit that has ended has nothing left to check: its summary is what the patient came back for.
+if ($("visit").dataset.status === "finished") {
+  location.replace(`/visit/${encounter}/summary`);
+} else {
+  checkDevices();
+  testNetwork();
+  loadConsent();
+}
