@@ -25,9 +25,12 @@ def setup(app: web.Application) -> None:
         consent,
         consultation_pages,
         facilities,
+        history,
+        invitations,
         pages,
         patients,
         record_pages,
+        staff,
         visit_record,
         visits,
     )
@@ -48,8 +51,11 @@ def setup(app: web.Application) -> None:
     app.router.add_routes(consent.routes)
     app.router.add_routes(visit_record.routes)
     app.router.add_routes(chat.routes)
-    app.router.add_routes(record_pages.routes)
     from clinics import station  # walk-ins, consent taken as witness, assisted mode
     station.setup(app)
+    app.router.add_routes(record_pages.routes)
+    app.router.add_routes(invitations.routes)
+    app.router.add_routes(history.routes)
+    app.router.add_routes(staff.routes)
     setup_fhir(app)
     consultation_pages.setup_consultations(app)
