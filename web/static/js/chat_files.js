@@ -17,7 +17,7 @@ export function renderAttachment(item, message) {
     image.loading = "lazy";
     link.append(image);
   } else {
-    link.textContent = `📄 ${file.filename}`;
+    link.textContent = `PDF · ${file.filename}`;
   }
   item.append(`${message.sender_name}: `, link);
 }
