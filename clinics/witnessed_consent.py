@@ -221,9 +221,3 @@ async def add_scan(request: web.Request) -> web.Response:
                               "content_type": version.content_type, "size": version.size,
                               "added_at": utcnow().isoformat()}, status=201)
 
-
-async def evidence_of(db: AsyncSession, record: ConsentRecord) -> list[Document]:
-    """The statement and scans kept for one consent record, oldest first."""
-    return list((await db.execute(select(Document).where(
-        Document.tenant_id == record.tenant_id, Document.context_type == CONTEXT, Document.context_id == record.id)
-        .order_by(Document.created_at))).scalars().all())
