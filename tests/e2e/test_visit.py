@@ -15,9 +15,26 @@ from playwright.async_api import Browser, Page, expect
 
 from server.demo import DEMO_PASSWORD, Demo
 from tests.conftest import login
-from tests.e2e.helpers import wait_for, wait_media_rising
+from tests.e2e.helpers import inbound, wait_for, wait_media_rising
 
 pytestmark = pytest.mark.e2e
+
+
+NO_SIDEWAYS_SCROLL = "document.documentElement.scrollWidth <= window.innerWidth"
+
+
+async def wait_audio_rising(page: Page, who: str) -> None:
+    """Audio keeps arriving. (Not video: on a loaded machine the relay may rightly hold a lossy
+    subscriber's video for a few seconds; audio is never dropped before video.)"""
+    first = (await inbound(page) or {}).get("audio") or {"totalSamplesReceived": 0}
+
+    async def check() -> str | None:
+        audio = (await inbound(page) or {}).get("audio")
+        if audio and audio["totalSamplesReceived"] > first["totalSamplesReceived"]:
+            return None
+        return f"{who} receives no new audio ({audio})"
+
+    await wait_for(check, 20)
 
 
 async def laptop_page(browser: Browser, server: TestServer, email: str) -> Page:
@@ -153,7 +170,16 @@ async def test_the_whole_visit_from_the_link_to_the_summary(
     await doctor.click("#sign")
     await expect(doctor.locator("#version-line")).to_have_text("Phiên bản 3 — đã ký: bạn")
     assert await doctor.get_attribute("#print", "href") == f"/api/clinics/encounters/{visit['id']}/record.pdf"
-    await wait_media_rising(phone, "the patient, while the doctor writes")
+    await wait_audio_rising(phone, "the patient, while the doctor writes")  # the call went on meanwhile
+    # On a phone the call and the record are two tabs, and nothing is wider than the screen.
+    await doctor.set_viewport_size({"width": 390, "height": 844})
+    await doctor.click("#tab-record")
+    await expect(doctor.locator("#record-form")).to_be_visible()
+    await expect(doctor.locator("#call")).to_be_hidden()
+    assert await doctor.evaluate(NO_SIDEWAYS_SCROLL), "the record is wider than a phone"
+    await doctor.click("#tab-call")
+    await expect(doctor.locator("#call")).to_be_visible()
+    await doctor.set_viewport_size({"width": 1280, "height": 800})
 
     # The doctor ends the visit: the doctor keeps the record, the patient's phone shows the summary.
     await doctor.click("#end-visit")
@@ -167,6 +193,7 @@ async def test_the_whole_visit_from_the_link_to_the_summary(
     await expect(phone.locator("#e-prescription-code")).to_have_text("79001A1B2C3D-c")
     await expect(phone.locator("#follow-up-date")).to_be_visible()
     assert await phone.get_attribute("#summary-pdf", "href") == f"/api/clinics/encounters/{visit['id']}/record.pdf"
+    assert await phone.evaluate(NO_SIDEWAYS_SCROLL), "the summary is wider than the phone"
     size = await phone.evaluate("parseFloat(getComputedStyle(document.querySelector('#summary')).fontSize)")
     assert size >= 20, f"summary text is {size}px: too small for older eyes"
     await context.close()

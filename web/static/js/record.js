@@ -252,7 +252,7 @@ function changed() {
 }
 
 async function save() {
-  if (state.saving) return false;
+  if (state.saving || !canWrite) return false;
   clearErrors();
   const { body, problems } = collect();
   if (problems.length) {
