@@ -209,6 +209,7 @@ $("sign").addEventListener("click", async () => {
   $("sign-error").textContent = "";
   try {
     await call("POST", `${base}/minutes/sign`, { version: Number($("minutes-version").dataset.version) });
+    $("sign").hidden = true;
     await refresh();
   } catch (err) { $("sign-error").textContent = `${t.error} ${err.message}`; }
 });
