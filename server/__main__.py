@@ -20,12 +20,66 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     if overrides:
         settings = load_settings(**overrides)  # validated like the environment variables
+    if args.workers < 1:
+        print("caunoi serve: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.workers > 1:
+        return _serve_workers(settings, args.workers)
     configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
-    print(f"Cầu Nối: {settings.effective_public_url}", flush=True)
+    if not args.reuse_port:
+        print(f"Cầu Nối: {settings.effective_public_url}", flush=True)
     web.run_app(app, host=settings.host, port=settings.port, print=None, access_log_class=AccessLogger,
-                handler_cancellation=True)
+                handler_cancellation=True, reuse_port=args.reuse_port or None)
     return 0
+
+
+def _serve_workers(settings: Settings, workers: int) -> int:
+    """N server processes on one port (SO_REUSEPORT: the kernel spreads connections over them).
+
+    Like N nodes on one machine: they share the database and, through Redis, room presence, so a
+    bus in Redis is required. Migrations and the signing secret are prepared here, once, before any
+    worker starts; the background jobs (reminders, retention) run in the first worker only.
+    """
+    import os
+    import signal
+    import subprocess
+
+    if not settings.redis_url:
+        print("caunoi serve: --workers > 1 needs CAUNOI_REDIS_URL (the in-process bus reaches one process "
+              "only)", file=sys.stderr)
+        return 2
+    if settings.migrate_on_start:
+        from server.db.migrate import upgrade_sync
+
+        upgrade_sync(settings.effective_database_url)
+    settings.signing_secret()  # the embedded default creates its secret file now, not N times at once
+    command = [sys.executable, "-m", "server", "serve", "--reuse-port", "--host", settings.host,
+               "--port", str(settings.port)]
+    children: list[subprocess.Popen[bytes]] = []
+    for index in range(workers):
+        env = {**os.environ, "CAUNOI_MIGRATE_ON_START": "false"}
+        if index > 0:
+            env.update(CAUNOI_REMINDERS_ENABLED="false", CAUNOI_RETENTION_ENABLED="false")
+        children.append(subprocess.Popen(command, env=env))  # noqa: S603 (our own interpreter)
+    print(f"Cầu Nối: {settings.effective_public_url} ({workers} workers)", flush=True)
+
+    def stop(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    status = 0
+    while any(child.poll() is None for child in children):
+        for child in children:
+            if child.poll() not in (None, 0) and status == 0:
+                # One worker died: stop the rest, so that a supervisor sees the failure and restarts.
+                status = 1
+                stop(signal.SIGTERM, None)
+        time.sleep(0.2)
+    return status
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
@@ -105,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the web, signalling and media server")
     serve.add_argument("--host", help="address to listen on (default: CAUNOI_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default: CAUNOI_PORT or 8080)")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="server processes sharing the port (SO_REUSEPORT); more than 1 needs CAUNOI_REDIS_URL")
+    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set for each worker
     commands.add_parser("migrate", help="bring the database schema to the latest revision")
     commands.add_parser("demo", help="create demo data (a facility, a school, their people)")
     token = commands.add_parser("token", help="print a signed room token (for WHIP/WHEP or test clients)")

@@ -28,6 +28,9 @@ class NotifyError(Exception):
 
 class Notifier(abc.ABC):
     channel: str
+    # Whether the channel delivers attachments (e-mail does; a log line or an SMS does not). Senders
+    # build attachments such as a confirmation's .ics only when an accepting channel carries them.
+    carries_attachments: bool = False
 
     def accepts(self, notification: Notification) -> bool:
         """Whether this channel can reach the recipient at all (an address or number is known)."""

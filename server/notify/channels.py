@@ -24,6 +24,7 @@ class LogNotifier(Notifier):
 
 class SmtpNotifier(Notifier):
     channel = "email"
+    carries_attachments = True
 
     def __init__(self, host: str, port: int, sender: str, *, username: str | None = None,
                  password: str | None = None, starttls: bool = False, timeout: float = 20.0) -> None:

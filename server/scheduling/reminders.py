@@ -55,13 +55,16 @@ def describe(translator: Translator, locale: str, booking: Booking, resource: Re
         locale_var.reset(token)
 
 
-def confirmation(translator: Translator, locale: str, booking: Booking, resource: Resource) -> Notification:
+def confirmation(translator: Translator, locale: str, booking: Booking, resource: Resource, *,
+                 with_ics: bool = True) -> Notification:
     token = locale_var.set(locale)
     try:
         _ = translator.gettext
         when = booking.starts_at.astimezone(ZoneInfo(resource.timezone)).strftime("%H:%M %d/%m/%Y")
         subject = _("Booking confirmed: {when}").format(when=when)
         body = _("Your booking with {what} at {when} is confirmed.").format(what=resource.name, when=when)
+        if not with_ics:
+            return Notification(subject=subject, body=body)
         event = booking_event(booking, resource, summary=resource.name, stamp=utcnow())
         ics = calendar(resource.name, [event], method="PUBLISH")
         return Notification(subject=subject, body=body,
@@ -128,10 +131,16 @@ async def send_confirmation(
     notifiers: Sequence[Notifier], translator: Translator, locale: str, booking: Booking, resource: Resource,
     user: User,
 ) -> None:
-    base = confirmation(translator, locale, booking, resource)
+    reach = Notification(subject="", body="", email=user.email, phone=user.phone)
+    channels = [notifier for notifier in notifiers if notifier.accepts(reach)]
+    if not channels:
+        return
+    # The .ics costs more CPU than the rest of a booking: build it only for a channel that carries it.
+    base = confirmation(translator, locale, booking, resource,
+                        with_ics=any(notifier.carries_attachments for notifier in channels))
     notification = Notification(subject=base.subject, body=base.body, email=user.email, phone=user.phone,
                                 attachments=base.attachments)
-    for notifier in notifiers:
+    for notifier in channels:
         if notifier.accepts(notification):
             try:
                 await notifier.send(notification)
