@@ -15,6 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from clinics.demo import HOSPITAL_PEOPLE
 from server.auth.tokens import Grants, InvalidToken, verify_room_token
 from server.demo import DEMO_PASSWORD, PEOPLE
 
@@ -150,16 +151,16 @@ def test_migrate_then_demo_then_demo_again(tmp_path: Path) -> None:
     assert DEMO_PASSWORD in seeded.stdout
     assert "http://127.0.0.1:8080" in seeded.stdout
     assert (data_dir / "secret_key").is_file()  # `caunoi demo` stores the embedded secret
-    assert sqlite_count(database, "users") == 12
+    assert sqlite_count(database, "users") == len(PEOPLE) + len(HOSPITAL_PEOPLE)
     assert sqlite_count(database, "rooms") == 3
-    assert sqlite_count(database, "tenants") == 2
+    assert sqlite_count(database, "tenants") == 3  # the station, the school, and the city hospital that answers hội chẩn
 
     again = caunoi(tmp_path, env, "demo")
     assert again.returncode == 0, again.stderr
     assert "already present" in again.stdout
     assert "demo data created" not in again.stdout
     assert "bacsi@tramyte.demo" in again.stdout
-    assert sqlite_count(database, "users") == 12
+    assert sqlite_count(database, "users") == len(PEOPLE) + len(HOSPITAL_PEOPLE)
     assert sqlite_count(database, "rooms") == 3
 
 
