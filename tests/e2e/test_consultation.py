@@ -78,6 +78,7 @@ async def test_three_party_hoi_chan_to_signed_minutes(
     await station.click(f"a[href='/clinic/{demo.facility.id}/consultations']")
     await station.wait_for_url("**/consultations")
     await station.click("#new-request summary")
+    assert await station.evaluate("document.documentElement.scrollWidth") <= 390  # nothing scrolls sideways
     await station.wait_for_selector(f"#patient option[value='{demo.users['patient1'].id}']", state="attached")
     await station.wait_for_selector("#facility option:not([value=''])", state="attached")
     await station.select_option("#patient", demo.users["patient1"].id)
@@ -117,6 +118,7 @@ async def test_three_party_hoi_chan_to_signed_minutes(
     await chair.wait_for_selector("#status[data-status='scheduled']")
     await chair.wait_for_selector("#patient-section:not([hidden])")  # a participant now: the patient's data
     assert await chair.text_content("#patient-name") == demo.users["patient1"].display_name
+    assert await chair.evaluate("document.documentElement.scrollWidth") <= 390
     await chair.click("#start")
     await chair.wait_for_selector("#status[data-status='in_session']")
 

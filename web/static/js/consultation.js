@@ -59,6 +59,11 @@ async function loadPeople() {
     row.append(box, document.createTextNode(label(p)));
     return row;
   }));
+  // Rescheduling starts from the current choice.
+  const holder = (role) => current?.participants?.filter((p) => p.role === role).map((p) => p.user_id) || [];
+  $("chair").value = holder("chair")[0] || "";
+  $("secretary").value = holder("secretary")[0] || "";
+  for (const box of document.querySelectorAll("#members .member")) box.checked = holder("member").includes(box.value);
 }
 
 function buildAnswers(c) {
@@ -137,7 +142,7 @@ async function refresh() {
   $("patient-section").hidden = !c.full;
   if (!c.full) return;
   text("patient-name", c.patient?.name);
-  text("patient-birth", c.patient?.birth_date);
+  text("patient-birth", c.patient?.birth_date?.split("-").reverse().join("/"));
   text("patient-sex", t.sex[c.patient?.sex]);
   text("patient-address", c.patient?.address);
   text("patient-bhyt", c.patient?.bhyt);

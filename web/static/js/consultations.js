@@ -107,6 +107,16 @@ async function submit(event) {
   window.location.href = `/consultation/${result.id}`;
 }
 
+// The asked facility's departments (its active ones, as staff/departments shows them to other facilities).
+async function loadDepartments() {
+  const facility = $("facility").value;
+  if (!facility) { $("departments").replaceChildren(); return; }
+  const response = await fetch(`/api/clinics/${facility}/departments`, { cache: "no-store" });
+  const departments = response.ok ? (await response.json()).departments : [];
+  $("departments").replaceChildren(...departments.map((d) => option(d.name, d.services?.split("\n")[0] || "")));
+}
+
+$("facility").addEventListener("change", () => loadDepartments().catch(() => {}));
 $("add-question").addEventListener("click", () => addQuestion().focus());
 $("request-form").addEventListener("submit", submit);
 addQuestion();
