@@ -339,9 +339,9 @@ async def accept(request: web.Request) -> web.Response:
 
 @routes.post("/api/clinics/consultation-requests/{consultation_id}/decline")
 async def decline(request: web.Request) -> web.Response:
-    body = await parse_body(request, DeclineIn)
     async with request.app[SESSIONS].begin() as db:
         access = await _triage(request, db, "clinic.consultation.decline", (ConsultationStatus.REQUESTED,))
+        body = await parse_body(request, DeclineIn)  # who may, before reading what they sent
         c = access.consultation
         c.status, c.decided_by, c.decided_at = ConsultationStatus.DECLINED, access.user.id, utcnow()
         c.decline_reason = body.reason
@@ -364,10 +364,10 @@ async def _clinician_tenant(db: AsyncSession, c: Consultation, user_id: str,
 @routes.post("/api/clinics/consultation-requests/{consultation_id}/schedule")
 async def schedule(request: web.Request) -> web.Response:
     """Set the time and the participants (again, to reschedule); the room's members follow."""
-    body = await parse_body(request, ScheduleIn)
     async with request.app[SESSIONS].begin() as db:
         access = await _triage(request, db, "clinic.consultation.schedule",
                                (ConsultationStatus.ACCEPTED, ConsultationStatus.SCHEDULED))
+        body = await parse_body(request, ScheduleIn)
         c = access.consultation
         chosen: dict[str, tuple[str, ConsultationRole]] = {}
         chair_tenant = await _clinician_tenant(db, c, body.chair_id, (Role.DOCTOR,), (c.consulted_tenant_id,))
@@ -444,8 +444,6 @@ async def people(request: web.Request) -> web.Response:
 async def add_attachment(request: web.Request) -> web.Response:
     """An image or a PDF for the consulted doctors (multipart: ``file``); the documents module's type
     and size limits apply. Stored in the patient's record at the requesting facility."""
-    if not request.content_type.startswith("multipart/"):
-        raise ApiError(400, "invalid_body", "send the file as multipart/form-data with a 'file' part")
     async with request.app[SESSIONS]() as db:
         access = await access_to(request, db, "clinic.consultation.attach")
     c = access.consultation
@@ -453,6 +451,8 @@ async def add_attachment(request: web.Request) -> web.Response:
         raise ApiError(403, "forbidden", "the requesting facility attaches the patient's data")
     if c.status in CLOSED:
         raise ApiError(409, "wrong_status", f"the consultation is {c.status.value}")
+    if not request.content_type.startswith("multipart/"):
+        raise ApiError(415, "invalid_body", "send the file as multipart/form-data with a 'file' part")
     content: documents.Content | None = None
     reader = await request.multipart()
     async for part in reader:

@@ -120,13 +120,13 @@ async def minutes_content(db: AsyncSession, c: Consultation) -> dict[str, object
 @routes.put("/api/clinics/consultation-requests/{consultation_id}/conclusion")
 async def conclude(request: web.Request) -> web.Response:
     """The chair answers every question and concludes; each save is a new version of the minutes."""
-    body = await parse_body(request, ConclusionIn)
     app = request.app
     async with app[SESSIONS].begin() as db:
         access = await access_to(request, db, "clinic.consultation.conclude", lock=True)
         c = access.consultation
         if access.role != ConsultationRole.CHAIR:
             raise ApiError(403, "forbidden", "the chair records the conclusions")
+        body = await parse_body(request, ConclusionIn)  # who may, before reading what they sent
         if c.status not in WRITABLE:
             raise ApiError(409, "wrong_status", f"the consultation is {c.status.value}")
         questions = {q.id: q for q in (await db.execute(select(ConsultationQuestion).where(
@@ -203,12 +203,12 @@ async def read_minutes(request: web.Request) -> web.Response:
 @routes.post("/api/clinics/consultation-requests/{consultation_id}/minutes/sign")
 async def sign_minutes(request: web.Request) -> web.Response:
     """A participant signs the current version; the chair's and the secretary's signatures close it."""
-    body = await parse_body(request, SignIn)
     async with request.app[SESSIONS].begin() as db:
         access, document, _version = await _minutes(request, db, "clinic.consultation.minutes.sign", lock=True)
         c = access.consultation
         if access.participant is None:
             raise ApiError(403, "forbidden", "the participants sign the minutes")
+        body = await parse_body(request, SignIn)
         role = next((r for r in SIGNER_ROLES if access.user.has_role(r, access.participant.tenant_id)), None)
         if role is None:
             raise ApiError(403, "forbidden", "you no longer work at a facility of this consultation")

@@ -210,6 +210,10 @@ async def test_outsiders_get_404_and_are_audited(world: tuple[TestClient, World,
         for url in (base, f"{base}/minutes", f"{base}/attachments/{attachment['id']}", f"{base}/people"):
             assert (await someone.call("GET", url))[0] == 404, (outsider, url)
         assert (await someone.call("POST", f"{base}/start"))[0] == 404, outsider
+        # Who may comes before what was sent: an empty body from an outsider is still 404.
+        for method, url in (("POST", f"{base}/decline"), ("POST", f"{base}/schedule"),
+                            ("PUT", f"{base}/conclusion"), ("POST", f"{base}/minutes/sign")):
+            assert (await someone.call(method, url, json={}))[0] == 404, (outsider, url)
         page = await someone.client.get(f"/consultation/{created['id']}")
         assert page.status == 404, outsider
     assert await denied(client, "clinic.consultation.read") == before + 6
