@@ -31,7 +31,7 @@ from clinics.models import (
     ConsultationStatus,
     PatientProfile,
 )
-from clinics.pdf import FontMissing, consultation_minutes_pdf
+from clinics.pdf import ROLE_VI, FontMissing, consultation_minutes_pdf
 from server.auth.models import Role, Tenant, User
 from server.db.base import utcnow
 from server.errors import ApiError
@@ -235,7 +235,8 @@ async def minutes_pdf(request: web.Request) -> web.Response:
     assert version.text is not None
     try:
         data = consultation_minutes_pdf(json.loads(version.text), version=version.version, signatures=[
-            f"{s['name']} ({s['role'] or ''}) — {_local_iso(str(s['signed_at']))}" for s in signatures])
+            f"{s['name']} ({ROLE_VI.get(str(s['role']), '')}) — {_local_iso(str(s['signed_at']))}"
+            for s in signatures])
     except FontMissing as exc:
         raise ApiError(503, "font_missing", str(exc)) from None
     return web.Response(body=data, content_type="application/pdf", headers={

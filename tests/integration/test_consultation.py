@@ -177,6 +177,7 @@ async def test_hoi_chan_from_request_to_signed_minutes(world: tuple[TestClient, 
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(await response.read())).pages)
     assert "BIÊN BẢN HỘI CHẨN" in text and "Thêm spironolacton 25 mg buổi sáng" in text
     assert "Trần Minh Khoa" in text and "Chủ trì" in text
+    assert "Lý Thu Hà (Thư ký) —" in text  # the signatures, roles in Vietnamese
 
     # Stored in the patient's record at the station, linked to the visit; the call is closed.
     async with client.app[SESSIONS]() as db:
