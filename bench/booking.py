@@ -56,6 +56,7 @@ DOUBLE_BOOKINGS = text(
 )
 AUDITED = text("SELECT count(*) FROM audit_events WHERE action = 'scheduling.booking.create'")
 TICKS = os.sysconf("SC_CLK_TCK")
+WARMUP = 1.0  # seconds of load before the measured window
 
 
 def session(limit: int = 100) -> aiohttp.ClientSession:
@@ -146,6 +147,7 @@ class Load:
     starts: list[str]
     conns: list[Conn]
     start_at: float  # time.time() at which every generator starts
+    warmup: float  # seconds of load before the measured window (pools filled, caches warm)
     seconds: float
 
 
@@ -161,11 +163,13 @@ class Tally:
 class BookingClient(asyncio.Protocol):
     """One keep-alive HTTP/1.1 connection sending booking requests one after another."""
 
-    def __init__(self, load: Load, conn: Conn, deadline: float, tally: Tally, done: asyncio.Future[None]) -> None:
+    def __init__(self, load: Load, conn: Conn, measure_from: float, deadline: float, tally: Tally,
+                 done: asyncio.Future[None]) -> None:
         self.head = (f"POST {load.path} HTTP/1.1\r\nHost: {load.host}:{load.port}\r\n"
                      f"Cookie: {conn.cookie}\r\nX-CSRF-Token: {conn.csrf}\r\n"
                      "Content-Type: application/json\r\nContent-Length: ").encode()
         self.bodies = [f'{{"start":"{s}","subject_user_id":"{load.subject}"}}'.encode() for s in load.starts]
+        self.measure_from = measure_from
         self.deadline = deadline
         self.tally = tally
         self.done = done
@@ -205,8 +209,9 @@ class BookingClient(asyncio.Protocol):
             return  # the body is not all here yet
         status = int(self.buffer[9:12])
         self.buffer = self.buffer[end + 4 + length:]
-        self.tally.latencies.append((time.perf_counter() - self.began) * 1000)
-        self.tally.statuses[status] = self.tally.statuses.get(status, 0) + 1
+        if self.began >= self.measure_from:  # sent inside the measured window
+            self.tally.latencies.append((time.perf_counter() - self.began) * 1000)
+            self.tally.statuses[status] = self.tally.statuses.get(status, 0) + 1
         self.send()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -219,17 +224,20 @@ async def generate(load: Load) -> Tally:
     tally = Tally()
     await asyncio.sleep(max(0.0, load.start_at - time.time()))
     tally.late_start_s = round(time.time() - load.start_at, 3)
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    deadline = time.perf_counter() + load.seconds
+    measure_from = time.perf_counter() + load.warmup
+    deadline = measure_from + load.seconds
+    usage: list[resource.struct_rusage] = []
+    loop.call_at(loop.time() + load.warmup, lambda: usage.append(resource.getrusage(resource.RUSAGE_SELF)))
     waits = []
     for conn in load.conns:
         done: asyncio.Future[None] = loop.create_future()
-        await loop.create_connection(lambda c=conn, d=done: BookingClient(load, c, deadline, tally, d),  # type: ignore[misc]
-                                     load.host, load.port)
+        await loop.create_connection(
+            lambda c=conn, d=done: BookingClient(load, c, measure_from, deadline, tally, d),  # type: ignore[misc]
+            load.host, load.port)
         waits.append(done)
     await asyncio.gather(*waits)
     after = resource.getrusage(resource.RUSAGE_SELF)
-    tally.cpu_seconds = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
+    tally.cpu_seconds = (after.ru_utime - usage[0].ru_utime) + (after.ru_stime - usage[0].ru_stime)
     return tally
 
 
@@ -323,15 +331,17 @@ async def run(database: str, url: str, args: argparse.Namespace, seconds: float)
                 await asyncio.gather(*(loop.run_in_executor(pool, warm_up) for _ in range(args.generators)))
                 start_at = time.time() + 0.5
                 loads = [Load("127.0.0.1", port, f"/api/scheduling/resources/{resource_id}/bookings", subject,
-                              starts, conns[i::args.generators], start_at, seconds) for i in range(args.generators)]
+                              starts, conns[i::args.generators], start_at, WARMUP, seconds)
+                         for i in range(args.generators)]
                 futures = [loop.run_in_executor(pool, generator_process, load) for load in loads]
-                await asyncio.sleep(max(0.0, start_at - time.time()))
-                server_pids = process_tree(server.pid)
+                await asyncio.sleep(max(0.0, start_at + WARMUP - time.time()))
                 db_name = url.rsplit("/", 1)[1] if database == "postgresql" else ""
-                db_pids = backends_of(db_name) if db_name else []
-                server_before, db_before = cpu_seconds(server_pids), cpu_seconds(db_pids)
+                server_before = cpu_seconds(process_tree(server.pid))
+                db_before = cpu_seconds(backends_of(db_name)) if db_name else {}
                 await asyncio.sleep(seconds)
-                server_after, db_after = cpu_seconds(server_pids), cpu_seconds(db_pids)
+                # Processes found now and not before started inside the window: all their CPU counts.
+                server_after = cpu_seconds(process_tree(server.pid))
+                db_after = cpu_seconds(backends_of(db_name)) if db_name else {}
                 tallies = await asyncio.gather(*futures)
         finally:
             server.send_signal(signal.SIGINT)
@@ -365,7 +375,7 @@ async def run(database: str, url: str, args: argparse.Namespace, seconds: float)
         "cpu_ms_per_request": {
             "server": per_request_ms(cpu_delta(server_before, server_after)),
             "load_generator": per_request_ms(sum(t.cpu_seconds for t in tallies)),
-            "postgresql_backends": per_request_ms(cpu_delta(db_before, db_after)) if db_pids else None,
+            "postgresql_backends": per_request_ms(cpu_delta(db_before, db_after)) if db_name else None,
         },
     }
 

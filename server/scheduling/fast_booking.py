@@ -27,8 +27,8 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import await_only
 
-from server.db.base import new_id
-from server.records.audit import AuditContext
+from server.db.base import new_id, utcnow
+from server.records.audit import AuditContext, Outcome
 from server.scheduling.models import ExceptionKind
 from server.scheduling.slots import Period, Policy, Window
 
@@ -80,6 +80,11 @@ BOOK = f"""WITH guard AS (
 SELECT guard.fresh, guard.member, (SELECT s FROM seat) AS free_seat, (SELECT seat FROM booked) AS seat,
        u.email, u.phone, u.locale
 FROM guard LEFT JOIN users u ON u.id = $3"""  # noqa: S608
+
+
+AUDIT = """INSERT INTO audit_events (id, at, actor_id, actor_role, action, target_type, target_id, tenant_id,
+                          outcome, ip, user_agent, request_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +190,15 @@ class FastBooking:
         assert row is not None  # the guard CTE always yields one row
         contact = None if row["email"] is None else Contact(row["email"], row["phone"], row["locale"])
         return booking_id, Attempt(row["fresh"], row["member"], row["free_seat"], row["seat"], contact)
+
+    async def audit(self, context: AuditContext, action: str, outcome: Outcome, *, target_type: str,
+                    target_id: str, tenant_id: str) -> None:
+        """One audit row, like records.audit.audit (its own commit) without an ORM session."""
+        pool = await self.pool()
+        async with pool.acquire() as connection:
+            await connection.execute(AUDIT, new_id(), utcnow(), context.actor_id, context.actor_role, action,
+                                     target_type, target_id[:64], tenant_id, outcome.value, context.ip,
+                                     (context.user_agent or "")[:300] or None, context.request_id)
 
 
 async def _keep(_connection: asyncpg.Connection) -> None:

@@ -318,8 +318,8 @@ async def _book_fast(request: web.Request, fast: fast_booking.FastBooking, user:
                 continue
             raise ApiError(exc.status, exc.code, str(exc)) from None
         except service.SlotTaken as exc:
-            await audit(request.app[SESSIONS], context, "scheduling.booking.create", Outcome.FAILURE,
-                        target_type="booking", target_id=cached.id, tenant_id=cached.tenant_id)
+            await fast.audit(context, "scheduling.booking.create", Outcome.FAILURE, target_type="booking",
+                             target_id=cached.id, tenant_id=cached.tenant_id)
             raise ApiError(exc.status, exc.code, str(exc)) from None
         except service.SchedulingError as exc:
             raise ApiError(exc.status, exc.code, str(exc)) from None
