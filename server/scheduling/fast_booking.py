@@ -45,7 +45,7 @@ FINGERPRINT = """md5(concat_ws('|', r.tenant_id, r.name, r.timezone, r.slot_minu
               FROM availability_exceptions e WHERE e.resource_id = r.id), '')))"""
 
 # Both statements are constants: FINGERPRINT is spliced in, every value is a $n parameter.
-LOAD = f"""SELECT r.tenant_id, r.name, r.timezone, r.slot_minutes, r.buffer_minutes, r.min_notice_minutes,
+LOAD = f"""SELECT r.tenant_id, r.name, r.active, r.timezone, r.slot_minutes, r.buffer_minutes, r.min_notice_minutes,
     r.horizon_days, r.capacity, {FINGERPRINT} AS fingerprint,
     ARRAY(SELECT ROW(a.weekday, a.start_time, a.end_time, a.valid_from, a.valid_until)
           FROM availability_rules a WHERE a.resource_id = r.id) AS rules,
@@ -94,6 +94,7 @@ class CachedResource:
     id: str
     tenant_id: str
     name: str
+    active: bool  # switched off: no new bookings
     policy: Policy
     windows: tuple[Window, ...]
     closed: tuple[Period, ...]
@@ -163,7 +164,7 @@ class FastBooking:
             self.calendars.pop(resource_id, None)
             return None
         loaded = CachedResource(
-            id=resource_id, tenant_id=row["tenant_id"], name=row["name"],
+            id=resource_id, tenant_id=row["tenant_id"], name=row["name"], active=row["active"],
             policy=Policy(timezone=row["timezone"], slot_minutes=row["slot_minutes"],
                           buffer_minutes=row["buffer_minutes"], min_notice_minutes=row["min_notice_minutes"],
                           horizon_days=row["horizon_days"], capacity=row["capacity"]),

@@ -41,6 +41,9 @@ class SlotUnavailable(SchedulingError):
     status = 422
 
 
+SWITCHED_OFF = "this calendar is not open for booking"
+
+
 class SlotTaken(SchedulingError):
     """Every seat of the slot is taken: somebody else booked first."""
 
@@ -148,6 +151,8 @@ async def slots_between(
 
 async def check_slot(db: AsyncSession, resource: Resource, start: datetime, *, now: datetime | None = None) -> Slot:
     """The slot at ``start`` if the rules allow it (ignoring seats, which the insert decides)."""
+    if not resource.active:
+        raise SlotUnavailable(SWITCHED_OFF)
     calendar = await load_calendar(db, resource)
     found = slot_at(start, calendar.windows, calendar.closed, calendar.opened, calendar.policy, now=now or utcnow())
     if found is None:
@@ -231,6 +236,8 @@ async def book_cached(
     the cached calendar, seat and audit row in the database. Raises StaleCalendar when the cache is
     out of date: the caller reloads it (authorization included) and calls again."""
     now = now or utcnow()
+    if not resource.active:
+        raise SlotUnavailable(SWITCHED_OFF)
     found = slot_at(start, resource.windows, resource.closed, resource.opened, resource.policy, now=now)
     if found is None:
         raise SlotUnavailable("this time is not an available slot")

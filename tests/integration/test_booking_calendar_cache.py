@@ -161,3 +161,17 @@ async def test_every_booking_request_leaves_one_audit_row(any_db: tuple[TestClie
             read = await (await client.get(f"/api/scheduling/bookings/{body['id']}")).json()
             assert {key: read[key] for key in body} == body
             assert stored[body["id"]].created_by == doctor
+
+
+async def test_a_switched_off_calendar_takes_no_bookings(any_db: tuple[TestClient, Demo]) -> None:
+    client, demo = any_db
+    csrf = await login(client, demo.users["facility_admin"].email)
+    resource_id = await make_resource(client, demo.facility.id, csrf)
+    patient = demo.users["patient1"].id
+    assert (await book(client, csrf, resource_id, tomorrow_at(8), patient))[0] == 201
+    url = f"/api/scheduling/resources/{resource_id}"
+    assert (await client.patch(url, headers={"X-CSRF-Token": csrf}, json={"active": False})).status == 200
+    status, body = await book(client, csrf, resource_id, tomorrow_at(9), patient)
+    assert status == 422 and body["error"]["message"] == "this calendar is not open for booking"
+    assert (await client.patch(url, headers={"X-CSRF-Token": csrf}, json={"active": True})).status == 200
+    assert (await book(client, csrf, resource_id, tomorrow_at(9), patient))[0] == 201
