@@ -105,6 +105,10 @@ class CachedResource:
     def capacity(self) -> int:
         return self.policy.capacity
 
+    @property
+    def timezone(self) -> str:
+        return self.policy.timezone
+
 
 @dataclass(frozen=True, slots=True)
 class Contact:

@@ -4,15 +4,38 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Protocol
 
 from icalendar import Calendar, Event
 
-from server.scheduling.models import Booking, BookingStatus, Resource
+from server.scheduling.models import BookingStatus
 
 PRODID = "-//Cau Noi//Scheduling//VI"
 
 
-def booking_event(booking: Booking, resource: Resource, *, summary: str, stamp: datetime) -> Event:
+class BookingLike(Protocol):
+    """What an event needs of a booking: a stored Booking, or the booking path's NewBooking."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def starts_at(self) -> datetime: ...
+    @property
+    def ends_at(self) -> datetime: ...
+    @property
+    def status(self) -> BookingStatus: ...
+
+
+class ResourceLike(Protocol):
+    """What an event or a confirmation needs of a resource: a Resource, or a cached one."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def timezone(self) -> str: ...
+
+
+def booking_event(booking: BookingLike, resource: ResourceLike, *, summary: str, stamp: datetime) -> Event:
     event = Event()
     event.add("uid", f"{booking.id}@caunoi")
     event.add("dtstamp", stamp)

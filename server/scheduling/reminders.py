@@ -14,6 +14,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -25,7 +26,7 @@ from server.auth.models import User
 from server.db.base import new_id, utcnow
 from server.i18n import Translator, locale_var
 from server.notify.base import Attachment, Notification, Notifier, NotifyError
-from server.scheduling.ical import booking_event, calendar
+from server.scheduling.ical import BookingLike, ResourceLike, booking_event, calendar
 from server.scheduling.models import Booking, BookingStatus, ReminderDelivery, ReminderStatus, Resource
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def describe(translator: Translator, locale: str, booking: Booking, resource: Re
         locale_var.reset(token)
 
 
-def confirmation(translator: Translator, locale: str, booking: Booking, resource: Resource, *,
+def confirmation(translator: Translator, locale: str, booking: BookingLike, resource: ResourceLike, *,
                  with_ics: bool = True) -> Notification:
     token = locale_var.set(locale)
     try:
@@ -127,9 +128,18 @@ async def send_due_reminders(
     return sent
 
 
+class Recipient(Protocol):
+    """Where a message goes: a User, or the contact details the booking statement returned."""
+
+    @property
+    def email(self) -> str: ...
+    @property
+    def phone(self) -> str | None: ...
+
+
 async def send_confirmation(
-    notifiers: Sequence[Notifier], translator: Translator, locale: str, booking: Booking, resource: Resource,
-    user: User,
+    notifiers: Sequence[Notifier], translator: Translator, locale: str, booking: BookingLike,
+    resource: ResourceLike, user: Recipient,
 ) -> None:
     reach = Notification(subject="", body="", email=user.email, phone=user.phone)
     channels = [notifier for notifier in notifiers if notifier.accepts(reach)]

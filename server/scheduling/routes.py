@@ -375,19 +375,15 @@ def confirm_later(app: web.Application, booking: Booking, resource: Resource) ->
 
 
 def confirm_new_later(app: web.Application, new: service.NewBooking, cached: fast_booking.CachedResource) -> None:
-    """confirm_later for the fast path: the ORM objects are built here, after the response."""
+    """confirm_later for the fast path: no ORM objects and no query (the statement returned the contact)."""
+    contact = new.contact
+    if contact is None:
+        return
 
     async def send() -> None:
-        if new.contact is None:
-            return
-        subject = User(id=new.subject_user_id, email=new.contact.email, phone=new.contact.phone,
-                       locale=new.contact.locale)
-        policy = cached.policy
-        resource = Resource(id=cached.id, tenant_id=cached.tenant_id, name=cached.name, timezone=policy.timezone,
-                            slot_minutes=policy.slot_minutes, buffer_minutes=policy.buffer_minutes,
-                            min_notice_minutes=policy.min_notice_minutes, horizon_days=policy.horizon_days,
-                            capacity=policy.capacity)
-        await _send_confirmation(app, new.as_model(), resource, subject)
+        notifiers: list[Notifier] = app[NOTIFIERS]
+        await send_confirmation(notifiers, app[TRANSLATOR], contact.locale or app[SETTINGS].default_locale,
+                                new, cached, contact)
 
     _background(app, send(), f"confirm-{new.id}")
 

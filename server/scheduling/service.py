@@ -61,7 +61,7 @@ class NotAMember(SchedulingError):
 @dataclass(frozen=True, slots=True)
 class NewBooking:
     """A booking just inserted by the fast path: a plain record (an ORM instance costs more to build
-    than the rest of the request); ``as_model`` makes the ORM object where one is needed."""
+    than the slot check), which the answer and the confirmation read like a Booking."""
 
     id: str
     resource_id: str
@@ -75,12 +75,9 @@ class NewBooking:
     created_at: datetime
     contact: Contact | None  # the subject's, for the confirmation
 
-    def as_model(self) -> Booking:
-        return Booking(id=self.id, resource_id=self.resource_id, tenant_id=self.tenant_id,
-                       starts_at=self.starts_at, ends_at=self.ends_at, seat=self.seat, status=BookingStatus.BOOKED,
-                       subject_user_id=self.subject_user_id, note=self.note, created_by=self.created_by,
-                       created_at=self.created_at, cancelled_by=None, cancelled_at=None, cancel_reason="",
-                       rescheduled_from_id=None)
+    @property
+    def status(self) -> BookingStatus:
+        return BookingStatus.BOOKED
 
 
 class StaleCalendar(Exception):

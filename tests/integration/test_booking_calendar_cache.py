@@ -8,8 +8,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import icalendar
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select, text
@@ -20,6 +22,9 @@ from server.keys import SESSIONS
 from server.records.audit import AuditEvent, Outcome
 from server.scheduling.models import Booking
 from tests.conftest import login, make_settings, seed
+from tests.integration.test_reminders import Inbox, sms_gateway, smtp, wait_for_mail
+
+__all__ = ["sms_gateway", "smtp"]  # fixtures shared with test_reminders
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 MORNINGS: list[dict[str, object]] = [{"weekday": d, "start": "07:30", "end": "11:30"} for d in range(7)]
@@ -175,3 +180,42 @@ async def test_a_switched_off_calendar_takes_no_bookings(any_db: tuple[TestClien
     assert status == 422 and body["error"]["message"] == "this calendar is not open for booking"
     assert (await client.patch(url, headers={"X-CSRF-Token": csrf}, json={"active": True})).status == 200
     assert (await book(client, csrf, resource_id, tomorrow_at(9), patient))[0] == 201
+
+
+@pytest.fixture
+async def notified(
+    aiohttp_client: Callable[..., Awaitable[TestClient]], tmp_path: Path, database_url: str,
+    smtp: tuple[Inbox, int], sms_gateway: tuple[list[Any], str],
+) -> tuple[TestClient, Demo]:
+    settings = make_settings(tmp_path, database_url, notifiers=["email", "sms"], smtp_port=smtp[1],
+                             sms_gateway_url=sms_gateway[1], sms_gateway_token="gateway-token")
+    client = await aiohttp_client(create_app(settings))
+    demo = await seed(client.app)
+    await sql(client, "UPDATE users SET phone = '+84901234567' WHERE id = :id", id=demo.users["patient1"].id)
+    return client, demo
+
+
+async def test_the_confirmation_goes_out_by_mail_with_its_ics_and_by_sms(
+    notified: tuple[TestClient, Demo], smtp: tuple[Inbox, int], sms_gateway: tuple[list[Any], str]
+) -> None:
+    client, demo = notified
+    csrf = await login(client, demo.users["facility_admin"].email)
+    resource_id = await make_resource(client, demo.facility.id, csrf)
+    status, booking = await book(client, csrf, resource_id, tomorrow_at(9), demo.users["patient1"].id)
+    assert status == 201
+    inbox, _ = smtp
+    await wait_for_mail(inbox, 1)
+    message = inbox.messages[0]
+    assert message["To"] == demo.users["patient1"].email
+    [part] = [part for part in message.walk() if part.get_filename() == "booking.ics"]
+    payload = part.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    [event] = icalendar.Calendar.from_ical(payload).walk("VEVENT")
+    assert str(event["UID"]) == f"{booking['id']}@caunoi" and event.decoded("DTSTART") == tomorrow_at(9)
+    assert str(event["LOCATION"]) == "Phòng 2"
+    sms, _ = sms_gateway
+    for _ in range(100):
+        if sms:
+            break
+        await asyncio.sleep(0.05)
+    assert [m["to"] for m in sms] == ["+84901234567"] and "09:00" in sms[0]["message"]
