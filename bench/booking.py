@@ -17,8 +17,8 @@ process (it has one writer anyway). Each database gets 1 s of warm-up load befor
 
 The load generator is a plain HTTP/1.1 client on asyncio protocols: one request in flight per
 connection (no pipelining), every response read in full (status line, headers, Content-Length body)
-before the next request is sent, requests built from bytes without a client library (aiohttp's
-client costs more CPU per request than the server's booking path). Logins and setup use aiohttp.
+before the next request is sent, requests built from bytes without a client library (its CPU comes
+out of the same two cores as the server's). Logins and setup use aiohttp.
 """
 
 from __future__ import annotations
