@@ -61,7 +61,9 @@ def _serve_workers(settings: Settings, workers: int) -> int:
         env = {**os.environ, "CAUNOI_MIGRATE_ON_START": "false"}
         if index > 0:
             env.update(CAUNOI_REMINDERS_ENABLED="false", CAUNOI_RETENTION_ENABLED="false")
-        children.append(subprocess.Popen(command, env=env))  # noqa: S603 (our own interpreter)
+        # Own session: a Ctrl-C in the terminal reaches this process only, which stops each worker once.
+        children.append(subprocess.Popen(command, env=env, start_new_session=True,  # noqa: S603 (our interpreter)
+                                         preexec_fn=_die_with_parent))
     print(f"Cầu Nối: {settings.effective_public_url} ({workers} workers)", flush=True)
 
     def stop(signum: int, _frame: object) -> None:
@@ -80,6 +82,17 @@ def _serve_workers(settings: Settings, workers: int) -> int:
                 stop(signal.SIGTERM, None)
         time.sleep(0.2)
     return status
+
+
+def _die_with_parent() -> None:
+    """In a worker, before exec: get SIGTERM if the parent dies (even by SIGKILL), so that no worker
+    is left holding the port. Linux only; elsewhere workers outlive a killed parent."""
+    import contextlib
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:

@@ -130,6 +130,30 @@ async def test_a_worker_that_dies_stops_the_others(tmp_path: Path) -> None:
             server.wait()
 
 
+async def test_workers_stop_when_their_parent_is_killed(tmp_path: Path) -> None:
+    port = free_port()
+    server = start(tmp_path, port, 2, CAUNOI_REDIS_URL=REDIS)
+    workers: list[int] = []
+    try:
+        await wait_healthy(f"http://127.0.0.1:{port}", server)
+        workers = children_of(server.pid)
+        assert len(workers) == 2
+        server.kill()  # SIGKILL: the parent cannot forward anything
+        server.wait()
+        for _ in range(int(STOP_LIMIT / 0.2)):
+            if all(gone(pid) for pid in workers):
+                break
+            await asyncio.sleep(0.2)
+        assert all(gone(pid) for pid in workers)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        for pid in workers:
+            if not gone(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
 def test_several_workers_need_the_redis_bus(tmp_path: Path) -> None:
     result = caunoi(tmp_path, cli_env(tmp_path / "data"), "serve", "--workers", "2")
     assert result.returncode == 2
