@@ -49,7 +49,7 @@ AUDIO_MAX_BACKLOG = 64 * 1024
 """Audio keeps going until this much is held back (~5 s of Opus): far beyond where video stopped."""
 LOSS_PAUSE = 0.20
 """Fraction of packets a subscriber reports lost, in two reports running, that pauses its video."""
-PAUSE_FIRST, PAUSE_MAX = 2.0, 16.0
+PAUSE_FIRST, PAUSE_MAX = 4.0, 16.0
 """Seconds of audio only after heavy loss, doubling while the loss persists after each retry."""
 LAYER_UP_AFTER = 10.0
 """Seconds without heavy loss before a subscriber moved down a simulcast layer tries the next one up."""

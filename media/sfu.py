@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
+from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtp import RtpPacket
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 
@@ -256,7 +257,7 @@ class Participant:
             # nothing to add to, and raising here would break the publisher's negotiation.
             return
         if self.subscriber is None:
-            self.subscriber = self._new_pc()
+            self.subscriber = self._new_pc(max_bundle=True)
         # A new transceiver per track; its sender only lends its SSRC and RTCP to the down track.
         transceiver = self.subscriber.addTransceiver(SilentTrack(forwarder.kind), direction="sendonly")
         label_stream(transceiver.sender, publisher_id)
@@ -376,8 +377,16 @@ class Participant:
         except Exception as exc:
             raise InvalidCandidate(f"the ICE candidate was refused ({type(exc).__name__})") from None
 
-    def _new_pc(self) -> RTCPeerConnection:
-        return RTCPeerConnection(self._config.rtc_configuration())
+    def _new_pc(self, *, max_bundle: bool = False) -> RTCPeerConnection:
+        configuration = self._config.rtc_configuration()
+        if max_bundle:
+            # The relay offers the subscriber connection, one m-line per forwarded track, and
+            # renegotiates as people join. With aiortc's default (balanced) a second video m-line
+            # added later stays on a transport of its own that a bundling browser never opens: the
+            # third to join saw no video from the second. Every browser bundles; one transport for
+            # all m-lines is also fewer ports and ICE checks per subscriber.
+            configuration.bundlePolicy = RTCBundlePolicy.MAX_BUNDLE
+        return RTCPeerConnection(configuration)
 
     async def close(self) -> None:
         self._closed = True

@@ -122,15 +122,14 @@ async def test_three_party_hoi_chan_to_signed_minutes(
     await chair.click("#start")
     await chair.wait_for_selector("#status[data-status='in_session']")
 
-    # The call: the three join from the consultation page; each hears the other two, and sees them
-    # (the last to join sees one of the two: see test_the_last_to_join_sees_both_others below).
+    # The call: the three join from the consultation page; each hears and sees the other two.
     secretary = await new_user_page(emails["hospital_secretary"])
     await secretary.goto(consultation_url)
     pages = {"the station doctor": station, "the chair": chair, "the secretary": secretary}
     await join_call(pages.values())
     for who, page in pages.items():
         await wait_media_rising(page, who)
-        await wait_media_from_others(page, who, videos=1 if page is secretary else 2)
+        await wait_media_from_others(page, who, videos=2)
 
     # The chair records a conclusion per question and the overall conclusion, then signs.
     await chair.goto(consultation_url)
@@ -176,12 +175,6 @@ async def test_three_party_hoi_chan_to_signed_minutes(
         assert expected in text, expected
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "SFU: a subscriber whose first offer carries two or more video tracks gets no packets on the second: "
-    "with aiortc's default BALANCED bundle policy a new transceiver copies the transport of the first one "
-    "of its kind and is marked bundled, so the BUNDLE answer never moves it to the bundled transport. "
-    "Verified: RTCConfiguration(bundlePolicy=MAX_BUNDLE) for the relay's connections makes this pass. "
-    "Remove this mark with that fix (strict: an XPASS fails)."))
 async def test_the_last_to_join_sees_both_others(
     live: tuple[TestServer, Demo], new_user_page: Callable[[str], Awaitable[Page]],
     aiohttp_client: Callable[..., Awaitable[TestClient]],
