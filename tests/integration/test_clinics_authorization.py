@@ -19,7 +19,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
+from clinics.demo import HOSPITAL_SLUG
 from server.app import create_app
+from server.auth.models import Tenant
 from server.keys import SESSIONS
 from server.records.audit import AuditEvent, Outcome
 from tests.conftest import login, make_settings, seed
@@ -66,6 +68,7 @@ class Visit:
     consent: str
     document: str
     department: str
+    consultation: str
 
 
 async def open_visit(client: TestClient, aiohttp_client: Callable[..., Awaitable[TestClient]], world: World) -> Visit:
@@ -89,10 +92,19 @@ async def open_visit(client: TestClient, aiohttp_client: Callable[..., Awaitable
     admin = await aiohttp_client(client.server)
     admin_csrf = await login(admin, world.users["facility_admin"].email)
     department = await admin.post(f"/api/clinics/{world.facility.id}/departments", headers={"X-CSRF-Token": admin_csrf},
-                                  json={"name": "Khám bệnh"})
+                                  json={"name": "Phòng Khám ngoài giờ"})
     assert department.status == 201
+    # A hội chẩn about patient1, asked of the demo's city hospital (the demo seeds the data-sharing consent).
+    async with client.app[SESSIONS]() as db:
+        hospital = await db.scalar(select(Tenant.id).where(Tenant.slug == HOSPITAL_SLUG))
+    consultation = await doctor.post(f"/api/clinics/{world.facility.id}/consultation-requests",
+                                     headers={"X-CSRF-Token": doctor_csrf}, json={
+                                         "consulted_tenant_id": hospital, "department": "Khoa Nội tim mạch",
+                                         "patient_id": world.users["patient1"].id, "reason": "Tăng huyết áp kháng trị",
+                                         "questions": ["Có cần chuyển tuyến không?"]})
+    assert consultation.status == 201, await consultation.text()
     return Visit(encounter=encounter, consent=str(consent["id"]), document=(await saved.json())["document_id"],
-                 department=(await department.json())["id"])
+                 department=(await department.json())["id"], consultation=(await consultation.json())["id"])
 
 
 def cases(world: World, visit: Visit) -> list[Case]:
@@ -101,6 +113,7 @@ def cases(world: World, visit: Visit) -> list[Case]:
     f, o = world.facility.id, world.other.id
     e = f"/api/clinics/encounters/{visit.encounter}"
     patient1 = world.users["patient1"].id
+    k = f"/api/clinics/consultation-requests/{visit.consultation}"
     return [
         # The facility and its patients.
         Case("GET", "/api/clinics/{tenant_id}/consultations", f"/api/clinics/{f}/consultations", each(STAFF, 200)),
@@ -127,6 +140,48 @@ def cases(world: World, visit: Visit) -> list[Case]:
              {**each(STAFF, 200), "patient1": 409}),  # the patient: only the summary, after the visit
         Case("GET", "/api/clinics/encounters/{encounter_id}/record.pdf", f"{e}/record.pdf",
              {**each(STAFF, 200), "patient1": 409}),
+        # The record and call pages (the visit is in progress), the patient's call and summary.
+        Case("GET", "/clinic/encounters/{encounter_id}/record", f"/clinic/encounters/{visit.encounter}/record",
+             each(STAFF, 200)),
+        Case("GET", "/clinic/encounters/{encounter_id}/call", f"/clinic/encounters/{visit.encounter}/call",
+             {"doctor": 200}),  # the call is for the room's members: the doctor who hosts it
+        Case("GET", "/visit/{encounter_id}/call", f"/visit/{visit.encounter}/call", {"patient1": 200}),
+        Case("GET", "/visit/{encounter_id}/summary", f"/visit/{visit.encounter}/summary",
+             {**each(STAFF, 200), "patient1": 200}),  # the patient's says "after the visit" until it ends
+        # Hội chẩn, as seen from the requesting station (the hospital's side: tests/integration/test_consultation.py).
+        Case("GET", "/api/clinics/{tenant_id}/consultation-targets", f"/api/clinics/{f}/consultation-targets",
+             each(STAFF, 200)),
+        Case("GET", "/api/clinics/{tenant_id}/consultation-targets", f"/api/clinics/{o}/consultation-targets",
+             each(OTHER_STAFF, 200)),
+        Case("GET", "/api/clinics/{tenant_id}/consultation-requests", f"/api/clinics/{f}/consultation-requests",
+             each(STAFF, 200)),
+        Case("GET", "/api/clinics/consultation-requests/{consultation_id}", k, each(STAFF, 200)),
+        Case("GET", "/api/clinics/consultation-requests/{consultation_id}/people", f"{k}/people", each(STAFF, 200)),
+        Case("GET", "/api/clinics/consultation-requests/{consultation_id}/attachments/{document_id}",
+             f"{k}/attachments/{'0' * 36}", {}),
+        # No minutes yet: 404 for the station's staff too (not a denial), and for everyone else (a denial).
+        Case("GET", "/api/clinics/consultation-requests/{consultation_id}/minutes", f"{k}/minutes", each(STAFF, 404)),
+        Case("GET", "/api/clinics/consultation-requests/{consultation_id}/minutes.pdf", f"{k}/minutes.pdf",
+             each(STAFF, 404)),
+        Case("GET", "/clinic/{tenant_id}/consultations", f"/clinic/{f}/consultations", each(STAFF, 200)),
+        Case("GET", "/consultation/{consultation_id}", f"/consultation/{visit.consultation}", each(STAFF, 200)),
+        Case("POST", "/api/clinics/{tenant_id}/consultation-requests", f"/api/clinics/{f}/consultation-requests",
+             each(STAFF, 400), {}),
+        # Only the consulted hospital accepts, declines, schedules, starts and concludes.
+        Case("POST", "/api/clinics/consultation-requests/{consultation_id}/accept", f"{k}/accept", {},
+             forbidden=STAFF),
+        Case("POST", "/api/clinics/consultation-requests/{consultation_id}/decline", f"{k}/decline", {}, {},
+             forbidden=STAFF),
+        Case("POST", "/api/clinics/consultation-requests/{consultation_id}/schedule", f"{k}/schedule", {}, {},
+             forbidden=STAFF),
+        Case("POST", "/api/clinics/consultation-requests/{consultation_id}/start", f"{k}/start", {},
+             forbidden=STAFF),
+        Case("PUT", "/api/clinics/consultation-requests/{consultation_id}/conclusion", f"{k}/conclusion", {}, {},
+             forbidden=STAFF),
+        Case("POST", "/api/clinics/consultation-requests/{consultation_id}/attachments", f"{k}/attachments",
+             each(STAFF, 415), {}),  # JSON, not a file
+        Case("POST", "/api/clinics/consultation-requests/{consultation_id}/minutes/sign", f"{k}/minutes/sign",
+             each(STAFF, 404), {}),  # no minutes yet: nothing to sign
         # Staff and departments: the administrator's; departments also to staff of other facilities
         # when this one offers telemedicine (the other test facility does not).
         Case("GET", "/api/clinics/{tenant_id}/departments", f"/api/clinics/{f}/departments",
@@ -228,7 +283,7 @@ async def test_clinics_route_matrix(role: str, world: tuple[TestClient, World, V
                                          allow_redirects=False)
         where = f"{role} {case.method} {case.path}"
         assert response.status == status, f"{where}: {response.status} {await response.text()}, expected {status}"
-        if (status == 404 and role != "anonymous") or status == 410:
+        if (status == 404 and role != "anonymous" and role not in case.allowed) or status == 410:
             assert await denied_count(client) == before + 1, f"{where}: the denial was not audited"
             if case.path.startswith("/api/"):
                 assert (await response.json())["error"]["code"] == "not_found", where
