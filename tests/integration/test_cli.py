@@ -153,7 +153,7 @@ def test_migrate_then_demo_then_demo_again(tmp_path: Path) -> None:
     assert (data_dir / "secret_key").is_file()  # `caunoi demo` stores the embedded secret
     assert sqlite_count(database, "users") == len(PEOPLE) + len(HOSPITAL_PEOPLE)
     assert sqlite_count(database, "rooms") == 3
-    assert sqlite_count(database, "tenants") == 3  # the station, the school, and the city hospital that answers hội chẩn
+    assert sqlite_count(database, "tenants") == 3  # station, school, city hospital (hội chẩn)
 
     again = caunoi(tmp_path, env, "demo")
     assert again.returncode == 0, again.stderr
