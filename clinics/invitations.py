@@ -23,7 +23,7 @@ from server.db.base import utcnow
 from server.errors import ApiError
 from server.i18n import locale_var
 from server.keys import BACKGROUND, NOTIFIERS, SESSIONS, SETTINGS, TRANSLATOR
-from server.notify.base import Notification, Notifier, NotifyError
+from server.notify.base import Notification, NotifyError
 from server.records.audit import AuditContext, Outcome, audit_row
 from server.requestctx import USER, audit_context
 
@@ -71,11 +71,6 @@ async def recipient(app: web.Application, encounter: Encounter) -> tuple[str | N
     return phone, email, locale
 
 
-def channels_for(app: web.Application, notification: Notification) -> list[str]:
-    notifiers: list[Notifier] = app[NOTIFIERS]
-    return [n.channel for n in notifiers if n.accepts(notification)]
-
-
 async def send_link(app: web.Application, context: AuditContext, encounter: Encounter, link: str) -> list[str]:
     """Queue the link's delivery; returns the channels that will try (none: staff must pass it on)."""
     phone, email, locale = await recipient(app, encounter)
@@ -83,6 +78,30 @@ async def send_link(app: web.Application, context: AuditContext, encounter: Enco
         tenant = await db.get(Tenant, encounter.tenant_id)
     base = link_message(app, locale, tenant.name if tenant else "", encounter, link)
     notification = Notification(subject=base.subject, body=base.body, email=email, phone=phone)
+    return await _deliver(app, context, encounter, notification)
+
+
+async def send_guest_link(app: web.Application, context: AuditContext, encounter: Encounter, phone: str | None,
+                          link: str) -> list[str]:
+    """A guest's link by SMS, when staff gave their number; nothing else is known about a guest."""
+    number = e164(phone)
+    if number is None:
+        return []
+    async with app[SESSIONS]() as db:
+        tenant = await db.get(Tenant, encounter.tenant_id)
+    token = locale_var.set(app[SETTINGS].default_locale)
+    try:
+        _ = app[TRANSLATOR].gettext
+        body = _("{facility} invites you to join a remote visit. Open this link on your phone: {link} "
+                 "(it works once).").format(facility=tenant.name if tenant else "", link=link)
+    finally:
+        locale_var.reset(token)
+    notification = Notification(subject=body[:60], body=body, phone=number)
+    return await _deliver(app, context, encounter, notification)
+
+
+async def _deliver(app: web.Application, context: AuditContext, encounter: Encounter,
+                   notification: Notification) -> list[str]:
     notifiers = [n for n in app[NOTIFIERS] if n.accepts(notification)]
 
     async def deliver() -> None:

@@ -352,5 +352,7 @@ async def invite_guest(request: web.Request) -> web.Response:
         db.add(audit_row(audit_context(request), "clinic.guest.invite", Outcome.SUCCESS, target_type="encounter",
                          target_id=encounter.id, tenant_id=encounter.tenant_id))
     link = f"{request.app[SETTINGS].effective_public_url}/join/{token}"
-    return web.json_response({"guest_id": guest.id, "name": guest.display_name, "join_link": link}, status=201,
+    sent_via = await invitations.send_guest_link(request.app, audit_context(request), encounter, body.phone, link)
+    return web.json_response({"guest_id": guest.id, "name": guest.display_name, "join_link": link,
+                              "sent_via": sent_via}, status=201,
                              headers={"Cache-Control": "no-store"})

@@ -84,10 +84,18 @@ async def test_the_link_is_sent_and_a_lost_one_replaced(
                                        json={"patient_id": demo.users["patient1"].id, "walk_in": True})).json()
     assert walk_in["sent_via"] == []
 
+    # A guest (a relative, an interpreter) invited with a phone number gets their own link by SMS.
+    guest = await client.post(f"/api/clinics/encounters/{visit['id']}/guests", headers={"X-CSRF-Token": csrf},
+                              json={"name": "Phạm Thị Hoa", "role": "family", "phone": "0933 111 222"})
+    invited = await guest.json()
+    assert guest.status == 201 and invited["sent_via"] == ["sms"]
+    await until(lambda: len(sms) == 4)
+    assert sms[3]["to"] == "+84933111222" and invited["join_link"] in sms[3]["message"]
+
     async with client.app[SESSIONS]() as db:
         sent = (await db.execute(select(AuditEvent.action, AuditEvent.outcome)
                                  .where(AuditEvent.action.like("clinic.join_link.send.%")))).all()
-    assert sorted(sent) == sorted([("clinic.join_link.send.sms", Outcome.SUCCESS)] * 3
+    assert sorted(sent) == sorted([("clinic.join_link.send.sms", Outcome.SUCCESS)] * 4
                                   + [("clinic.join_link.send.email", Outcome.SUCCESS)] * 2)
 
 
