@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from playwright.async_api import FilePayload, Page
+from playwright.async_api import FilePayload, Page, expect
 from pypdf import PdfReader
 from sqlalchemy import select
 
@@ -83,7 +83,10 @@ async def test_three_party_hoi_chan_to_signed_minutes(
     await station.wait_for_selector("#facility option:not([value=''])", state="attached")
     await station.select_option("#patient", demo.users["patient1"].id)
     await station.select_option("#facility", label=HOSPITAL)
-    await station.fill("#department", "Khoa Nội tim mạch")
+    # The department is picked from the hospital's own list (no free text while it has one).
+    await station.wait_for_selector("#department-choice option[value='Khoa Nội tim mạch']", state="attached")
+    await expect(station.locator("#department")).to_be_hidden()
+    await station.select_option("#department-choice", "Khoa Nội tim mạch")
     await station.select_option("#urgency", "urgent")
     await station.fill("#reason", "Tăng huyết áp kháng trị")
     await station.fill("#history", "THA 10 năm, đang dùng 3 thuốc")
@@ -218,3 +221,31 @@ async def scheduled_consultation(server: TestServer, demo: Demo,
         "secretary_id": people[emails["hospital_secretary"]]})
     assert scheduled.status == 200, await scheduled.text()
     return str(consultation)
+
+
+async def test_the_department_is_picked_from_the_asked_facilitys_list(
+    live: tuple[TestServer, Demo], new_user_page: Callable[[str], Awaitable[Page]],
+) -> None:
+    """The request form offers the asked facility's active departments (GET /api/clinics/{facility}/
+    departments), not the station's own, and the request carries the chosen name."""
+    server, demo = live
+    station = await new_user_page(demo.users["doctor"].email)
+    await station.goto(str(server.make_url(f"/clinic/{demo.facility.id}/consultations")))
+    await station.click("#new-request summary")
+    await expect(station.locator("#department")).to_be_visible()  # no facility yet: nothing to pick from
+    await station.wait_for_selector("#facility option:not([value=''])", state="attached")
+    await station.select_option("#patient", demo.users["patient1"].id)
+    await station.select_option("#facility", label=HOSPITAL)
+    await station.wait_for_selector("#department-choice option[value='Khoa Nội tim mạch']", state="attached")
+    offered = await station.eval_on_selector_all("#department-choice option", "os => os.map(o => o.value)")
+    assert sorted(offered) == ["", "Khoa Chẩn đoán hình ảnh", "Khoa Nội tim mạch", "Khoa Nội tổng hợp"], offered
+    await expect(station.locator("#department")).to_be_hidden()
+    await expect(station.locator("#department-hint")).to_be_hidden()
+    await station.select_option("#department-choice", "Khoa Chẩn đoán hình ảnh")
+    await station.fill("#reason", "Phim X-quang phổi cần đọc")
+    await station.fill("#questions li:nth-child(1) .question", "Có tổn thương lao không?")
+    await station.click("#request-form button[type=submit]")
+    await station.wait_for_url("**/consultation/*")
+    consultation_id = station.url.rsplit("/", 1)[1]
+    request = await station.request.get(str(server.make_url(f"/api/clinics/consultation-requests/{consultation_id}")))
+    assert (await request.json())["department"] == "Khoa Chẩn đoán hình ảnh"

@@ -78,7 +78,7 @@ async function submit(event) {
   $("form-error").textContent = "";
   const body = {
     patient_id: $("patient").value, consulted_tenant_id: $("facility").value,
-    department: $("department").value.trim(), urgency: $("urgency").value, reason: $("reason").value.trim(),
+    department: chosenDepartment(), urgency: $("urgency").value, reason: $("reason").value.trim(),
     history: $("history").value, findings: $("findings").value,
     questions: [...document.querySelectorAll("#questions .question")].map((i) => i.value.trim()).filter(Boolean),
   };
@@ -107,13 +107,29 @@ async function submit(event) {
   window.location.href = `/consultation/${result.id}`;
 }
 
-// The asked facility's departments (its active ones, as staff/departments shows them to other facilities).
+// The asked facility's departments (its active ones, as staff/departments shows them to other
+// facilities), to pick from; the request still carries the department's name. Free text only when
+// the facility lists none (or before a facility is chosen).
 async function loadDepartments() {
   const facility = $("facility").value;
-  if (!facility) { $("departments").replaceChildren(); return; }
-  const response = await fetch(`/api/clinics/${facility}/departments`, { cache: "no-store" });
-  const departments = response.ok ? (await response.json()).departments : [];
-  $("departments").replaceChildren(...departments.map((d) => option(d.name, d.services?.split("\n")[0] || "")));
+  let departments = [];
+  if (facility) {
+    const response = await fetch(`/api/clinics/${facility}/departments`, { cache: "no-store" });
+    departments = response.ok ? (await response.json()).departments : [];
+  }
+  if (facility !== $("facility").value) return; // another facility was chosen meanwhile
+  $("department-choice").replaceChildren(option("", t.choose), ...departments.map((d) => {
+    const services = d.services?.split("\n")[0];
+    return option(d.name, services ? `${d.name} — ${services}` : d.name);
+  }));
+  const listed = departments.length > 0;
+  $("department-pick").hidden = !listed;
+  $("department-free").hidden = listed;
+  $("department-hint").hidden = listed || !facility;
+}
+
+function chosenDepartment() {
+  return $("department-pick").hidden ? $("department").value.trim() : $("department-choice").value;
 }
 
 $("facility").addEventListener("change", () => loadDepartments().catch(() => {}));
