@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, FilePayload, Page, expect
 
 from server.demo import DEMO_PASSWORD, Demo
 from tests.conftest import login
@@ -21,6 +21,7 @@ pytestmark = pytest.mark.e2e
 
 
 NO_SIDEWAYS_SCROLL = "document.documentElement.scrollWidth <= window.innerWidth"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64  # the type is read from these first bytes
 
 
 async def wait_audio_rising(page: Page, who: str) -> None:
@@ -121,6 +122,29 @@ async def test_the_whole_visit_from_the_link_to_the_summary(
     await wait_media_rising(doctor, "the doctor")
     await wait_media_rising(phone, "the patient")
 
+    # The chat goes on during the call: a panel under the video on the phone, which keeps what was said
+    # in the waiting room. The patient writes and sends a photo; the doctor's panel (under the call,
+    # beside the record) counts them while closed, shows them and the answer reaches the phone.
+    await phone.click("#call-chat summary")
+    await expect(phone.locator("#chat-log li.from-clinic")).to_contain_text("Bác sĩ sẽ gọi ngay")
+    await phone.fill("#chat-text", "Cháu vừa đo nhiệt độ: 38,5 độ")
+    await phone.click("#chat-form button[type=submit]")
+    await phone.set_input_files("#chat-file", files=[FilePayload(name="ban-tay.png", mimeType="image/png",
+                                                                 buffer=PNG)])
+    await expect(doctor.locator("#chat-unread")).to_have_text("2", timeout=10000)
+    await doctor.click("#call-chat summary")
+    await expect(doctor.locator("#chat-unread")).to_be_hidden()
+    await expect(doctor.locator("#chat-log li.from-me a.chat-attachment img")).to_have_attribute(
+        "alt", "ban-tay.png")
+    assert "Cháu vừa đo nhiệt độ: 38,5 độ" in (await doctor.locator("#chat-log").text_content() or "")
+    await doctor.fill("#chat-text", "Cho cháu uống hạ sốt, bác sĩ xem họng nhé")
+    await doctor.click("#chat-form button[type=submit]")
+    await expect(phone.locator("#chat-log li.from-clinic").last).to_contain_text("Cho cháu uống hạ sốt")
+    assert await phone.evaluate(NO_SIDEWAYS_SCROLL), "the call with its chat is wider than the phone"
+    video_width = await phone.evaluate("document.querySelector('#tiles').getBoundingClientRect().width")
+    assert video_width >= 300, f"the video is {video_width}px wide beside the chat: it should fill the phone"
+    await phone.click("#call-chat summary")  # folded again: the video is the main thing
+
     # The record, written while the call runs. Step 1 shows what to check against the card.
     await doctor.wait_for_selector("#record[data-ready=true]")
     assert await doctor.is_visible("#record-form") and await doctor.is_visible("#call")  # side by side
@@ -196,4 +220,45 @@ async def test_the_whole_visit_from_the_link_to_the_summary(
     assert await phone.evaluate(NO_SIDEWAYS_SCROLL), "the summary is wider than the phone"
     size = await phone.evaluate("parseFloat(getComputedStyle(document.querySelector('#summary')).fontSize)")
     assert size >= 20, f"summary text is {size}px: too small for older eyes"
+    await context.close()
+
+
+async def test_resending_the_join_link_from_the_dashboard(
+    live: tuple[TestServer, Demo], browser: Browser, aiohttp_client: Callable[..., Awaitable[TestClient]],
+) -> None:
+    """The patient's SMS was lost: the doctor resends the link from the dashboard row, after a question
+    (the old link stops working); the page says which channels took it and shows the new link once."""
+    server, demo = live
+    staff = await aiohttp_client(server)
+    csrf = await login(staff, demo.users["nurse"].email)
+    visit = await (await staff.post(f"/api/clinics/{demo.facility.id}/encounters",
+                                    headers={"X-CSRF-Token": csrf},
+                                    json={"patient_id": demo.users["patient2"].id,
+                                          "practitioner_id": demo.users["doctor"].id})).json()
+    doctor = await laptop_page(browser, server, demo.users["doctor"].email)
+    await doctor.goto(str(server.make_url(f"/clinic/{demo.facility.id}/dashboard")))
+    row = doctor.locator(f"tr[data-encounter='{visit['id']}']")
+    await row.locator("button.resend-link").click()
+    await expect(doctor.locator("#link-question")).to_contain_text("Võ Thị Dung")
+    await expect(doctor.locator("#link-question")).to_contain_text("không dùng được nữa")
+    await doctor.click("#link-cancel")  # asked, not done: the old link still works afterwards
+    await expect(doctor.locator("#link-panel")).to_be_hidden()
+    await row.locator("button.resend-link").click()
+    await doctor.click("#link-confirm")
+    await expect(doctor.locator("#link-sent")).to_have_text(
+        "Đã gửi liên kết mới qua: log. Liên kết chỉ dùng được một lần; bạn cũng có thể đọc cho người bệnh:")
+    new_link = await doctor.text_content("#link-value") or ""
+    assert "/join/" in new_link and new_link != visit["join_link"]
+    await doctor.click("#link-close")
+    await expect(doctor.locator("#link-panel")).to_be_hidden()
+    assert await doctor.text_content("#link-value") == ""  # shown once, not left on the screen
+
+    # The old link stops working; the new one opens the visit on the patient's phone.
+    patient = await aiohttp_client(server)
+    old = await patient.get(urlsplit(visit["join_link"]).path, allow_redirects=False)
+    assert old.status == 410
+    context = await browser.new_context(viewport={"width": 360, "height": 740})
+    phone = await context.new_page()
+    await phone.goto(str(server.make_url(urlsplit(new_link).path)))
+    await phone.wait_for_url(f"**/visit/{visit['id']}")
     await context.close()

@@ -1,5 +1,5 @@
 // The doctor's dashboard: the queue, polled every 3 s; a sound and a notice when someone arrives.
-import { attachFilePicker, renderAttachment } from "./chat_files.js";
+import { visitChat } from "./visit_chat.js";
 
 const $ = (id) => document.getElementById(id);
 const t = JSON.parse($("i18n").textContent);
@@ -58,6 +58,16 @@ function row(visit) {
     action.append(link("join-call", t.call, `/clinic/encounters/${visit.id}/call`));
   }
   action.append(link("open-record", t.record, `/clinic/encounters/${visit.id}/record`));
+  // A lost SMS, a link opened on the wrong phone: only before the call (not once it has started), and
+  // not for a walk-in, who is at the station and joins on its device.
+  if ((visit.status === "planned" || visit.status === "waiting") && !visit.walk_in) {
+    const resend = document.createElement("button");
+    resend.type = "button";
+    resend.className = "resend-link";
+    resend.textContent = t.resend;
+    resend.addEventListener("click", () => askResend(visit));
+    action.append(resend);
+  }
   const talk = document.createElement("button");
   talk.type = "button";
   talk.className = "chat-open";
@@ -86,48 +96,62 @@ async function refresh() {
   known = new Set(waiting.map((v) => v.id));
 }
 
-let chatVisit = null;
-let chatAfter = null;
-let chatTimer = null;
+// Resending the join link: the rows are rebuilt every 3 s, so the question and the answer live in a
+// panel outside the table. The link is shown once, to read out when no message arrives.
+let resendVisit = null;
 
-async function pollChat() {
-  if (!chatVisit) return;
-  const query = chatAfter ? `?after=${encodeURIComponent(chatAfter)}` : "";
-  const response = await fetch(`/api/clinics/encounters/${chatVisit}/messages${query}`, { cache: "no-store" });
-  if (response.ok) {
-    for (const message of (await response.json()).messages) {
-      const item = document.createElement("li");
-      item.className = message.from_clinic ? "from-clinic" : "from-me";
-      if (message.attachment) renderAttachment(item, message);
-      else item.textContent = `${message.sender_name}: ${message.text}`;
-      $("chat-log").append(item);
-      chatAfter = message.sent_at;
+function askResend(visit) {
+  resendVisit = visit.id;
+  $("link-question").textContent = t.resend_question.replace("{name}", visit.patient_name);
+  $("link-ask").hidden = false;
+  $("link-result").hidden = true;
+  $("link-value").textContent = "";
+  $("link-panel").hidden = false;
+}
+
+function closeLinkPanel() {
+  resendVisit = null;
+  $("link-value").textContent = ""; // shown once: not left on the screen
+  $("link-panel").hidden = true;
+}
+
+async function resend() {
+  const id = resendVisit;
+  if (!id) return;
+  $("link-confirm").disabled = true;
+  try {
+    const response = await fetch(`/api/clinics/encounters/${id}/link`, {
+      method: "POST", headers: { "X-CSRF-Token": csrf },
+    });
+    const body = await response.json();
+    if (!response.ok) {
+      closeLinkPanel();
+      $("notice").hidden = false;
+      $("notice").textContent = `${t.error} ${body.error?.message || response.status}`;
+      return;
     }
+    const channels = body.sent_via.map((channel) => t[`channel_${channel}`] || channel);
+    $("link-sent").textContent = channels.length
+      ? t.resend_sent.replace("{channels}", channels.join(", ")) : t.resend_not_sent;
+    $("link-value").textContent = body.join_link;
+    $("link-ask").hidden = true;
+    $("link-result").hidden = false;
+  } finally {
+    $("link-confirm").disabled = false;
   }
 }
 
+$("link-confirm").addEventListener("click", resend);
+$("link-cancel").addEventListener("click", closeLinkPanel);
+$("link-close").addEventListener("click", closeLinkPanel);
+
+const chat = visitChat(csrf);
+
 function openChat(visit) {
-  chatVisit = visit.id;
-  chatAfter = null;
-  $("chat-log").replaceChildren();
   $("chat-title").textContent = `${t.chat_with} ${visit.patient_name}`;
   $("chat").hidden = false;
-  clearInterval(chatTimer);
-  pollChat();
-  chatTimer = setInterval(pollChat, 3000);
+  chat.open(visit.id);
 }
-
-$("chat-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const text = $("chat-text").value.trim();
-  if (!text || !chatVisit) return;
-  const response = await fetch(`/api/clinics/encounters/${chatVisit}/messages`, {
-    method: "POST", headers: { "X-CSRF-Token": csrf, "Content-Type": "application/json" },
-    body: JSON.stringify({ text }),
-  });
-  if (response.ok) { $("chat-text").value = ""; pollChat(); }
-});
-attachFilePicker(() => chatVisit, csrf, pollChat);
 
 $("admit-all").addEventListener("click", () => post(`/api/clinics/${tenant}/admit-all`));
 refresh();

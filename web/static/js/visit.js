@@ -1,12 +1,13 @@
 // The patient's visit: a pre-call check, then the waiting room, polled every few seconds (weak 3G
 // drops long-lived connections; a poll just tries again), then the consultation room.
-import { attachFilePicker, renderAttachment } from "./chat_files.js";
+import { visitChat } from "./visit_chat.js";
 
 const $ = (id) => document.getElementById(id);
 const t = JSON.parse($("i18n").textContent);
 const encounter = $("visit").dataset.encounter;
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
 let stream = null;
+const chat = visitChat(csrf);
 
 async function checkDevices() {
   try {
@@ -133,39 +134,8 @@ async function enter() {
   $("enter").hidden = true;
   $("waiting").hidden = false;
   poll();
-  pollChat();
+  chat.open(encounter);
 }
-
-let lastMessage = null;
-
-async function pollChat() {
-  const query = lastMessage ? `?after=${encodeURIComponent(lastMessage)}` : "";
-  const response = await fetch(`/api/clinics/encounters/${encounter}/messages${query}`, { cache: "no-store" });
-  if (response.ok) {
-    for (const message of (await response.json()).messages) {
-      const item = document.createElement("li");
-      item.className = message.from_clinic ? "from-clinic" : "from-me";
-      if (message.attachment) renderAttachment(item, message);
-      else item.textContent = `${message.sender_name}: ${message.text}`;
-      $("chat-log").append(item);
-      lastMessage = message.sent_at;
-    }
-  }
-  if (!$("waiting").hidden) setTimeout(pollChat, 3000);
-}
-
-$("chat-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const text = $("chat-text").value.trim();
-  if (!text) return;
-  const response = await fetch(`/api/clinics/encounters/${encounter}/messages`, {
-    method: "POST", headers: { "X-CSRF-Token": csrf, "Content-Type": "application/json" },
-    body: JSON.stringify({ text }),
-  });
-  if (response.ok) { $("chat-text").value = ""; }
-});
-
-attachFilePicker(() => encounter, csrf, null); // the next poll (3 s) shows it
 
 $("speaker-test").addEventListener("click", playTone);
 $("network-test").addEventListener("click", testNetwork);
