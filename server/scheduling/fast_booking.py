@@ -6,7 +6,10 @@ plain asyncpg connection, in autocommit: one statement that checks the cached ca
 current, checks the subject belongs to the tenant, picks a seat, inserts the booking with
 ``ON CONFLICT DO NOTHING`` against the partial unique index (the database guarantee against double
 booking is the same as on the general path) and inserts the audit row. A statement is atomic, so the
-booking and its audit row are committed together or not at all.
+booking and its audit row are committed together or not at all. The insert's ``ON CONFLICT DO NOTHING``
+names no target, so it also yields to the exclusion constraint (migration 0014): a seat held by an
+overlapping booking that starts at another time (an old one off a new grid, or one being inserted
+concurrently) is not taken twice either.
 
 The calendar cache needs no invalidation hook: it is keyed by a fingerprint that PostgreSQL
 computes from the resource's row, its weekly rules and its exceptions, and the booking statement
@@ -61,9 +64,16 @@ BOOK = f"""WITH guard AS (
            ($3::text = $4::text OR EXISTS (SELECT 1 FROM role_assignments m
                                            WHERE m.user_id = $3 AND m.tenant_id = $5)) AS member
 ), seat AS (
+    -- A seat no active booking holds at any time overlapping [$7, $9) -- those starting at $7 and,
+    -- after a change of slot length or hours, older ones starting elsewhere -- while fewer than
+    -- capacity overlap it (as the slot list counts them). Both through the exclusion constraint's index.
     SELECT s FROM guard, generate_series(0, $6::int - 1) AS s
-    WHERE guard.fresh AND guard.member AND NOT EXISTS (
-        SELECT 1 FROM bookings b WHERE b.resource_id = $1 AND b.starts_at = $7 AND b.seat = s AND b.status = 'booked')
+    WHERE guard.fresh AND guard.member
+      AND (SELECT count(*) FROM bookings b WHERE b.resource_id = $1 AND b.status = 'booked'
+           AND tstzrange(b.starts_at, b.ends_at) && tstzrange($7, $9)) < $6
+      AND NOT EXISTS (
+        SELECT 1 FROM bookings b WHERE b.resource_id = $1 AND b.seat = s AND b.status = 'booked'
+        AND tstzrange(b.starts_at, b.ends_at) && tstzrange($7, $9))
     ORDER BY s LIMIT 1
 ), booked AS (
     INSERT INTO bookings (id, resource_id, tenant_id, starts_at, ends_at, seat, status, subject_user_id, note,
@@ -78,6 +88,9 @@ BOOK = f"""WITH guard AS (
     FROM booked
 )
 SELECT guard.fresh, guard.member, (SELECT s FROM seat) AS free_seat, (SELECT seat FROM booked) AS seat,
+       CASE WHEN (SELECT seat FROM booked) IS NULL THEN EXISTS (
+           SELECT 1 FROM bookings b WHERE b.resource_id = $1 AND b.status = 'booked' AND b.starts_at <> $7
+           AND tstzrange(b.starts_at, b.ends_at) && tstzrange($7, $9)) ELSE false END AS overlapped,
        u.email, u.phone, u.locale
 FROM guard LEFT JOIN users u ON u.id = $3"""  # noqa: S608
 
@@ -127,6 +140,7 @@ class Attempt:
     member: bool  # False: the subject does not belong to the resource's tenant
     free_seat: int | None  # the seat it tried; None: every seat was taken
     seat: int | None  # the seat booked; None: nothing inserted
+    overlapped: bool  # not booked, and an active booking starting at another time overlaps the slot
     contact: Contact | None  # the subject's, None if there is no such user
 
 
@@ -194,7 +208,8 @@ class FastBooking:
                 (context.user_agent or "")[:300] or None, context.request_id)
         assert row is not None  # the guard CTE always yields one row
         contact = None if row["email"] is None else Contact(row["email"], row["phone"], row["locale"])
-        return booking_id, Attempt(row["fresh"], row["member"], row["free_seat"], row["seat"], contact)
+        return booking_id, Attempt(row["fresh"], row["member"], row["free_seat"], row["seat"], row["overlapped"],
+                                    contact)
 
     async def audit(self, context: AuditContext, action: str, outcome: Outcome, *, target_type: str,
                     target_id: str, tenant_id: str) -> None:

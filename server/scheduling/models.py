@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime, time
+from typing import cast
 
-from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, Time, text
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Table, Text, Time, func, text
+from sqlalchemy.dialects.postgresql import ExcludeConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.db.base import Base, IdMixin, UTCDateTime, str_enum, utcnow
@@ -79,8 +81,10 @@ class AvailabilityException(IdMixin, Base):
 
 
 class Booking(IdMixin, Base):
-    """One seat of one slot. The partial unique index below is what makes double booking impossible:
-    two transactions cannot both hold (resource, start, seat) while booked, whatever Python does."""
+    """One seat of one slot. The database makes double booking impossible, whatever Python does: the
+    partial unique index below (two transactions cannot both hold (resource, start, seat) while
+    booked) and, on PostgreSQL, the exclusion constraint after the class (nor one seat over two
+    overlapping times that start differently, e.g. an old booking across a slot of a new grid)."""
 
     __tablename__ = "bookings"
     __table_args__ = (
@@ -110,6 +114,15 @@ class Booking(IdMixin, Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     cancel_reason: Mapped[str] = mapped_column(String(200), default="")
     rescheduled_from_id: Mapped[str | None] = mapped_column(String(36), default=None)
+
+
+# Migration 0014 (PostgreSQL only, with btree_gist; SQLite checks overlaps under its write lock in
+# service.claim_seat). Declared here too so that the model says what the database holds.
+_bookings = cast(Table, Booking.__table__)
+_bookings.append_constraint(ExcludeConstraint(
+    ("resource_id", "="), (func.tstzrange(_bookings.c.starts_at, _bookings.c.ends_at), "&&"), ("seat", "="),
+    name="ex_bookings_active_seat", using="gist", where=text("status = 'booked'"),
+).ddl_if(dialect="postgresql"))
 
 
 class CalendarFeed(IdMixin, Base):

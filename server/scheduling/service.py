@@ -4,6 +4,14 @@ Each booking claims one seat (0 … capacity-1) of one slot with ``INSERT … ON
 against the partial unique index (resource, start, seat) of active bookings. Two transactions
 cannot both win a seat — PostgreSQL makes the second wait for the first and then skip, SQLite
 serialises writers — so a slot with capacity 1 gets exactly one booking, and a class of 30 exactly 30.
+
+Bookings that overlap without starting together (after a change of slot length, buffer, zone or
+hours, an old booking lies across a slot of the new grid; a rule and an "open" period may also make
+grids that cross) hold their seat over their whole time too: on PostgreSQL the exclusion constraint
+of migration 0014 refuses one seat at overlapping times, so the same insert skips it; on SQLite,
+which has no such constraint, claim_seat checks the overlaps right after its insert, while it holds
+SQLite's only write lock (no other booking can commit in between). A slot over which ``capacity``
+active bookings already lie is full, as the slot list counts it.
 """
 
 from __future__ import annotations
@@ -11,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,10 +53,16 @@ SWITCHED_OFF = "this calendar is not open for booking"
 
 
 class SlotTaken(SchedulingError):
-    """Every seat of the slot is taken: somebody else booked first."""
+    """Every seat of the slot is taken: somebody else booked first, or older bookings that start at
+    another time overlap it."""
 
     code = "slot_taken"
     status = 409
+
+
+TAKEN = "this slot has just been booked by someone else; please choose another time"
+OVERLAPS = ("this time overlaps another booking of this calendar that starts at another time (for example "
+            "one made before the slot length changed); please choose one of the listed times")
 
 
 class NotAMember(SchedulingError):
@@ -161,6 +175,22 @@ def _insert(db: AsyncSession) -> type[postgresql.Insert] | type[sqlite.Insert]:
     return postgresql.Insert if db.get_bind().dialect.name == "postgresql" else sqlite.Insert
 
 
+def _overlaps(db: AsyncSession, start: datetime, end: datetime) -> ColumnElement[bool]:
+    """Active bookings overlapping [start, end): on PostgreSQL through the exclusion constraint's index."""
+    if db.get_bind().dialect.name == "postgresql":
+        return func.tstzrange(Booking.starts_at, Booking.ends_at).op("&&")(func.tstzrange(start, end))
+    return (Booking.starts_at < end) & (Booking.ends_at > start)
+
+
+async def overlapping(db: AsyncSession, resource_id: str, start: datetime, end: datetime
+                      ) -> list[tuple[str, datetime, int]]:
+    """(id, start, seat) of the active bookings of the resource that overlap [start, end)."""
+    rows = await db.execute(select(Booking.id, Booking.starts_at, Booking.seat).where(
+        Booking.resource_id == resource_id, Booking.status == BookingStatus.BOOKED,
+        _overlaps(db, start, end)))
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
 async def claim_seat(
     db: AsyncSession,
     resource: Resource,
@@ -171,8 +201,10 @@ async def claim_seat(
     note: str = "",
     rescheduled_from_id: str | None = None,
 ) -> Booking:
-    """Insert the booking in the first free seat; raise SlotTaken if none is left."""
+    """Insert the booking in the first free seat; raise SlotTaken if none is left (see the module's
+    docstring for bookings that overlap without starting together)."""
     insert = _insert(db)
+    exclusion = db.get_bind().dialect.name == "postgresql"  # the database refuses overlapping seats itself
     seen = 0
     if resource.capacity > 1:
         # Start at the number of seats we can see taken: under contention this skips most conflicts.
@@ -187,9 +219,23 @@ async def claim_seat(
             created_by=actor_id, created_at=utcnow(), cancel_reason="", rescheduled_from_id=rescheduled_from_id,
         ).on_conflict_do_nothing().returning(Booking)
         booking = (await db.scalars(statement)).one_or_none()
-        if booking is not None:
+        if booking is None:
+            continue
+        # Our insert holds the write lock on SQLite; on PostgreSQL the bookings committed meanwhile are
+        # seen by this statement, and those still in flight hold other seats (the constraint).
+        others = [row for row in await overlapping(db, resource.id, slot.start, slot.end) if row[0] != booking_id]
+        if len(others) < resource.capacity and (exclusion or all(taken != seat for _, _, taken in others)):
             return booking
-    raise SlotTaken("this slot has just been booked by someone else; please choose another time")
+        await db.execute(delete(Booking).where(Booking.id == booking_id).execution_options(synchronize_session=False))
+        db.expunge(booking)
+        if len(others) >= resource.capacity:
+            break
+    raise SlotTaken(await _why_taken(db, resource.id, slot))
+
+
+async def _why_taken(db: AsyncSession, resource_id: str, slot: Slot) -> str:
+    others = await overlapping(db, resource_id, slot.start, slot.end)
+    return OVERLAPS if any(start != slot.start for _, start, _ in others) else TAKEN
 
 
 async def book(
@@ -215,14 +261,16 @@ async def reschedule(
     db: AsyncSession, booking: Booking, resource: Resource, start: datetime, *, actor_id: str | None,
     now: datetime | None = None,
 ) -> Booking:
-    """Move a booking: the new seat is claimed first, so a failed move leaves the old one intact."""
+    """Move a booking, in the caller's transaction: the old booking is released and the new seat
+    claimed in it, so a move to a time that overlaps the booking's own (an old booking onto the new
+    grid) is not refused because of itself; a failed move raises, the caller's transaction rolls
+    back and the old booking is intact."""
     if booking.status != BookingStatus.BOOKED:
         raise BookingNotActive("only an active booking can be moved")
     slot = await check_slot(db, resource, start, now=now)
-    moved = await claim_seat(db, resource, slot, subject_user_id=booking.subject_user_id, actor_id=actor_id,
-                             note=booking.note, rescheduled_from_id=booking.id)
     await cancel(db, booking, actor_id=actor_id, reason="rescheduled")
-    return moved
+    return await claim_seat(db, resource, slot, subject_user_id=booking.subject_user_id, actor_id=actor_id,
+                            note=booking.note, rescheduled_from_id=booking.id)
 
 
 async def book_cached(
@@ -250,6 +298,8 @@ async def book_cached(
         if result.seat is not None:
             return NewBooking(booking_id, resource.id, resource.tenant_id, slot_start, slot_end, result.seat,
                               subject_user_id, note, actor_id, now, result.contact)
+        if result.overlapped:
+            raise SlotTaken(OVERLAPS)
         if result.free_seat is None or resource.capacity == 1:
             break
-    raise SlotTaken("this slot has just been booked by someone else; please choose another time")
+    raise SlotTaken(TAKEN)
