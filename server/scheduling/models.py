@@ -120,7 +120,7 @@ class Booking(IdMixin, Base):
 # service.claim_seat). Declared here too so that the model says what the database holds.
 _bookings = cast(Table, Booking.__table__)
 _bookings.append_constraint(ExcludeConstraint(
-    ("resource_id", "="), (func.tstzrange(_bookings.c.starts_at, _bookings.c.ends_at), "&&"), ("seat", "="),
+    (func.tstzrange(_bookings.c.starts_at, _bookings.c.ends_at), "&&"), ("resource_id", "="), ("seat", "="),
     name="ex_bookings_active_seat", using="gist", where=text("status = 'booked'"),
 ).ddl_if(dialect="postgresql"))
 

@@ -49,7 +49,7 @@ def upgrade() -> None:
     if moved:
         log.warning('bookings: %d overlapping active bookings were given another seat', moved)
     op.execute(f"""ALTER TABLE bookings ADD CONSTRAINT {CONSTRAINT} EXCLUDE USING gist
-        (resource_id WITH =, tstzrange(starts_at, ends_at) WITH &&, seat WITH =) WHERE (status = 'booked')""")
+        (tstzrange(starts_at, ends_at) WITH &&, resource_id WITH =, seat WITH =) WHERE (status = 'booked')""")
 
 
 def _reseat(bind: sa.Connection, resource_id: str) -> int:
