@@ -57,19 +57,22 @@ async def active_periods(db: AsyncSession, resource_id: str, start: datetime, en
     return [(row[0], row[1]) for row in rows]
 
 
-def count_overlaps(slots: Sequence[Slot], periods: Sequence[tuple[datetime, datetime]]) -> list[Slot]:
+def count_overlaps(slots: Sequence[Slot], periods: Sequence[tuple[datetime, datetime]], *,
+                   include_full: bool = False) -> list[Slot]:
     """Slots with the seats of bookings that overlap them but start at another time.
 
     After a resource's slot length or buffer changes, existing bookings keep their times, and the
     new grid may put a slot across one of them (a 07:30–08:00 booking under a 20-minute grid
     overlaps the 07:50 slot). Such a booking holds its seat there too; a slot left with no seat is
-    not offered. Bookings that start with the slot are already counted by the slot computation.
+    not offered (``include_full`` keeps it, counted full: FHIR lists it as busy). The booking path
+    refuses such a slot too (service.claim_seat, fast_booking.BOOK). Bookings that start with the
+    slot are already counted by the slot computation.
     """
     result = []
     for slot in slots:
         extra = sum(1 for begin, finish in periods if begin != slot.start and begin < slot.end and slot.start < finish)
         counted = replace(slot, booked=slot.booked + extra) if extra else slot
-        if counted.free:
+        if counted.free or include_full:
             result.append(counted)
     return result
 

@@ -24,7 +24,7 @@ from server.keys import SESSIONS
 from server.records.fhir.calendars import slot_id
 from server.scheduling.models import Booking, BookingStatus, Resource
 from tests.conftest import login, make_settings, seed
-from tests.integration.fhir_support import book_body, fhir_post, start_app
+from tests.integration.fhir_support import book_body, fhir_get, fhir_post, start_app
 from tests.integration.fhir_support import open_resource as fhir_resource
 from tests.integration.scheduling_helpers import book, day_after_tomorrow_at, open_resource
 
@@ -161,6 +161,9 @@ async def test_fhir_book_refuses_a_slot_across_an_old_booking(
     assert status == 201
     async with client.app[SESSIONS].begin() as db:
         await db.execute(update(Resource).where(Resource.id == consult.id).values(slot_minutes=20))
+    # The Slot says so before anyone tries: busy, as the scheduling API leaves it out of its list.
+    status, listed = await fhir_get(client, f"Slot/{slot_id(consult.id, day_after_tomorrow_at(7, 50))}", key)
+    assert status == 200 and listed["status"] == "busy", listed
     status, outcome = await fhir_post(client, "Appointment/$book",
                                       book_body(slot_id(consult.id, day_after_tomorrow_at(7, 50)),
                                                 world.users["patient2"].id), key)
@@ -209,3 +212,29 @@ async def test_migration_0014_reseats_bookings_that_already_overlap(
             await add(connection, "e-0910", day_after_tomorrow_at(9, 10), 20)
     finally:
         await connection.close()
+
+
+async def test_a_slot_still_holding_more_than_a_lowered_capacity_is_refused(any_db: tuple[TestClient, Demo]) -> None:
+    """Capacity lowered from 3 to 1 under three bookings, and the one in seat 0 cancelled: the slot still
+    holds two, so it is full (as listed) and a new booking is refused, though seat 0 is free."""
+    client, demo = any_db
+    csrf = await login(client, demo.users["facility_admin"].email)
+    resource_id = await open_resource(client, demo, csrf)
+    await client.patch(f"/api/scheduling/resources/{resource_id}", headers={"X-CSRF-Token": csrf},
+                       json={"capacity": 3})
+    doctor_csrf = await login(client, demo.users["doctor"].email)
+    at = day_after_tomorrow_at(9)
+    made = [await book(client, doctor_csrf, resource_id, at, demo.users[p].id)
+            for p in ("patient1", "patient2", "patient1")]
+    assert sorted(int(str(b["seat"])) for b in made) == [0, 1, 2]
+    seat_zero = next(b for b in made if b["seat"] == 0)
+    response = await client.post(f"/api/scheduling/bookings/{seat_zero['id']}/cancel",
+                                 headers={"X-CSRF-Token": doctor_csrf}, json={"reason": "test"})
+    assert response.status == 200, await response.text()
+    csrf = await login(client, demo.users["facility_admin"].email)
+    await client.patch(f"/api/scheduling/resources/{resource_id}", headers={"X-CSRF-Token": csrf},
+                       json={"capacity": 1})
+    doctor_csrf = await login(client, demo.users["doctor"].email)
+    status, body = await attempt(client, doctor_csrf, resource_id, at, demo.users["patient2"].id)
+    assert status == 409 and body["error"]["code"] == "slot_taken", body  # type: ignore[index]
+    assert len(await active(client, resource_id)) == 2

@@ -25,7 +25,7 @@ from server.records.fhir.resources import Resource as Fhir
 from server.records.fhir.resources import instant, reference
 from server.records.fhir.search import SearchRequest, date_bounds, strip_reference
 from server.records.scope import Scope
-from server.scheduling import service
+from server.scheduling import queries, service
 from server.scheduling.models import Resource
 from server.scheduling.slots import Slot
 
@@ -140,6 +140,17 @@ def _slot_range(search: SearchRequest, zone: str, now: datetime) -> tuple[dateti
     return start, end
 
 
+async def _counted_slots(db: AsyncSession, resource: Resource, start: datetime, end: datetime, now: datetime
+                         ) -> list[Slot]:
+    """Every slot, free or not, with the seats of older bookings that overlap it without starting with
+    it (after a change of slot length): such a slot is busy, as $book would refuse it."""
+    computed = await service.slots_between(db, resource, start, end, now=now, include_full=True)
+    if not computed:
+        return computed
+    periods = await queries.active_periods(db, resource.id, computed[0].start, computed[-1].end)
+    return queries.count_overlaps(computed, periods, include_full=True)
+
+
 async def slots(db: AsyncSession, scope: Scope, search: SearchRequest, ctx: Context) -> Found:
     """The slots of one Schedule in a date range (default: the next 7 days), or Slots by id."""
     statuses = search.any_of("status")
@@ -157,8 +168,7 @@ async def slots(db: AsyncSession, scope: Scope, search: SearchRequest, ctx: Cont
             resource = resources.get(resource_id)
             if resource is None:
                 continue
-            for s in await service.slots_between(db, resource, start, start + timedelta(seconds=1), now=now,
-                                                 include_full=True):
+            for s in await _counted_slots(db, resource, start, start + timedelta(seconds=1), now):
                 if s.start == start:
                     found.append((slot(resource, s), resource.tenant_id))
         return page([f for f in found if statuses is None or f[0]["status"] in statuses], search)
@@ -170,6 +180,6 @@ async def slots(db: AsyncSession, scope: Scope, search: SearchRequest, ctx: Cont
     if not visible or end <= start:
         return Found()
     resource = visible[0]
-    computed = await service.slots_between(db, resource, start, end, now=now, include_full=True)
+    computed = await _counted_slots(db, resource, start, end, now)
     found = [(slot(resource, s), resource.tenant_id) for s in computed]
     return page([f for f in found if statuses is None or f[0]["status"] in statuses], search)
