@@ -298,8 +298,7 @@ async def book_cached(
         if result.seat is not None:
             return NewBooking(booking_id, resource.id, resource.tenant_id, slot_start, slot_end, result.seat,
                               subject_user_id, note, actor_id, now, result.contact)
-        if result.overlapped:
-            raise SlotTaken(OVERLAPS)
         if result.free_seat is None or resource.capacity == 1:
             break
-    raise SlotTaken(TAKEN)
+    # Lost races on seats that looked free are retried above; this is a full slot, or a lost last seat.
+    raise SlotTaken(OVERLAPS if result.overlapped else TAKEN)

@@ -238,3 +238,26 @@ async def test_a_slot_still_holding_more_than_a_lowered_capacity_is_refused(any_
     status, body = await attempt(client, doctor_csrf, resource_id, at, demo.users["patient2"].id)
     assert status == 409 and body["error"]["code"] == "slot_taken", body  # type: ignore[index]
     assert len(await active(client, resource_id)) == 2
+
+
+async def test_a_class_across_an_old_booking_takes_its_remaining_seats_exactly(any_db: tuple[TestClient, Demo]
+                                                                                ) -> None:
+    """Three places, one held by an old 07:30–08:00 booking across the new 07:50 slot: twenty
+    concurrent bookings of 07:50 get exactly the two left (a lost race on a seat tries the next)."""
+    client, demo = any_db
+    csrf = await login(client, demo.users["facility_admin"].email)
+    resource_id = await open_resource(client, demo, csrf)
+    await client.patch(f"/api/scheduling/resources/{resource_id}", headers={"X-CSRF-Token": csrf},
+                       json={"capacity": 3})
+    doctor_csrf = await login(client, demo.users["doctor"].email)
+    await book(client, doctor_csrf, resource_id, day_after_tomorrow_at(7, 30), demo.users["patient1"].id)
+    csrf = await login(client, demo.users["facility_admin"].email)
+    await client.patch(f"/api/scheduling/resources/{resource_id}", headers={"X-CSRF-Token": csrf},
+                       json={"slot_minutes": 20})
+    doctor_csrf = await login(client, demo.users["doctor"].email)
+    results = await asyncio.gather(*(attempt(client, doctor_csrf, resource_id, day_after_tomorrow_at(7, 50),
+                                             demo.users["patient2"].id) for _ in range(20)))
+    assert sorted(status for status, _ in results) == [201] * 2 + [409] * 18, results
+    bookings = await active(client, resource_id)
+    assert len(bookings) == 3
+    assert_never_over(bookings, 3)
