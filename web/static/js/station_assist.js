@@ -2,6 +2,8 @@
 // pre-call check, waiting room, then the call (room.js, loaded only once the doctor has admitted the
 // patient). "End and next patient" closes everything this page opened, empties the document and the
 // browser storage, then posts the form whose answer (Clear-Site-Data) returns to the station page.
+import { visitChat } from "./visit_chat.js";
+
 const $ = (id) => document.getElementById(id);
 const t = JSON.parse($("i18n").textContent);
 const page = $("assisted");
@@ -11,6 +13,7 @@ const timers = new Set();
 let preview = null;
 let inCall = false;
 let leaving = false;
+const chat = visitChat(csrf);
 
 function later(fn, ms) {
   const id = setTimeout(() => { timers.delete(id); fn(); }, ms);
@@ -101,35 +104,6 @@ async function poll() {
   later(poll, 3000);
 }
 
-let lastMessage = null;
-
-async function pollChat() {
-  if (leaving) return;
-  const query = lastMessage ? `?after=${encodeURIComponent(lastMessage)}` : "";
-  const response = await fetch(`/api/clinics/encounters/${encounter}/messages${query}`, { cache: "no-store" });
-  if (response.ok) {
-    for (const message of (await response.json()).messages) {
-      const item = document.createElement("li");
-      item.className = message.from_clinic ? "from-clinic" : "from-me";
-      item.textContent = `${message.sender_name}: ${message.text}`;
-      $("chat-log").append(item);
-      lastMessage = message.sent_at;
-    }
-  }
-  later(pollChat, 3000);
-}
-
-async function sendChat(event) {
-  event.preventDefault();
-  const text = $("chat-text").value.trim();
-  if (!text) return;
-  const response = await fetch(`/api/clinics/encounters/${encounter}/messages`, {
-    method: "POST", cache: "no-store", headers: { "X-CSRF-Token": csrf, "Content-Type": "application/json" },
-    body: JSON.stringify({ text }),
-  });
-  if (response.ok) $("chat-text").value = "";
-}
-
 function enterWaitingRoom() {
   $("continue").hidden = true;
   $("check").hidden = true;
@@ -137,13 +111,14 @@ function enterWaitingRoom() {
   $("waiting").hidden = false;
   $("chat").hidden = false;
   poll();
-  pollChat();
+  chat.open(encounter);
 }
 
 async function forgetEverything() {
   // What the page itself can drop, whatever the browser makes of Clear-Site-Data (it ignores it
   // outside a secure context): the call, the camera, the timers, the document, every storage API.
   leaving = true;
+  chat.stop();
   timers.forEach(clearTimeout);
   timers.clear();
   const call = window.caunoi;
@@ -186,6 +161,5 @@ $("next-patient").addEventListener("submit", async (event) => {
 $("speaker-test").addEventListener("click", playTone);
 $("network-test").addEventListener("click", testNetwork);
 $("continue").addEventListener("click", enterWaitingRoom);
-$("chat-form").addEventListener("submit", sendChat);
 checkDevices();
 testNetwork();
