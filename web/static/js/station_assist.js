@@ -2,6 +2,7 @@
 // pre-call check, waiting room, then the call (room.js, loaded only once the doctor has admitted the
 // patient). "End and next patient" closes everything this page opened, empties the document and the
 // browser storage, then posts the form whose answer (Clear-Site-Data) returns to the station page.
+import { preCallCheck } from "./precall.js";
 import { visitChat } from "./visit_chat.js";
 
 const $ = (id) => document.getElementById(id);
@@ -10,75 +11,22 @@ const page = $("assisted");
 const encounter = page.dataset.encounter;
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
 const timers = new Set();
-let preview = null;
 let inCall = false;
 let leaving = false;
 const chat = visitChat(csrf);
+const check = preCallCheck(t);
 
 function later(fn, ms) {
   const id = setTimeout(() => { timers.delete(id); fn(); }, ms);
   timers.add(id);
 }
 
-async function checkDevices() {
-  try {
-    preview = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: { ideal: 640 } } });
-    $("preview").srcObject = preview;
-    $("camera-state").textContent = t.camera_ok;
-    const context = new AudioContext();
-    const analyser = context.createAnalyser();
-    context.createMediaStreamSource(preview).connect(analyser);
-    const samples = new Uint8Array(analyser.fftSize);
-    const draw = () => {
-      if (!preview) { context.close(); return; }
-      analyser.getByteTimeDomainData(samples);
-      let peak = 0;
-      for (const s of samples) peak = Math.max(peak, Math.abs(s - 128) / 128);
-      $("mic-level").value = peak;
-      requestAnimationFrame(draw);
-    };
-    draw();
-  } catch {
-    $("camera-state").textContent = t.camera_failed;
-  }
-}
-
-function stopPreview() {
-  preview?.getTracks().forEach((track) => track.stop());
-  preview = null;
-  $("preview").srcObject = null;
-}
-
-function playTone() {
-  const context = new AudioContext();
-  const oscillator = context.createOscillator();
-  oscillator.frequency.value = 660;
-  oscillator.connect(context.destination);
-  oscillator.start();
-  oscillator.stop(context.currentTime + 0.8);
-  oscillator.addEventListener("ended", () => context.close());
-  $("speaker-state").textContent = t.speaker_question;
-}
-
-async function testNetwork() {
-  $("network-state").textContent = t.network_testing;
-  const times = [];
-  for (let i = 0; i < 5; i += 1) {
-    const start = performance.now();
-    await fetch("/healthz", { cache: "no-store" });
-    times.push(performance.now() - start);
-  }
-  times.sort((a, b) => a - b);
-  const verdict = times[2] < 150 ? "good" : times[2] < 400 ? "fair" : "poor";
-  $("network-state").textContent = t[`network_${verdict}`];
-  $("network-state").dataset.verdict = verdict;
-}
 
 async function joinCall(room) {
   // room.js reads the room from #call and starts at once; it publishes its own camera, so the
   // preview is released first (one capture at a time on a cheap tablet).
   inCall = true;
-  stopPreview();
+  check.stop();
   $("check").hidden = true;
   $("waiting").hidden = true;
   $("call").dataset.room = room;
@@ -107,7 +55,7 @@ async function poll() {
 function enterWaitingRoom() {
   $("continue").hidden = true;
   $("check").hidden = true;
-  stopPreview();
+  check.stop();
   $("waiting").hidden = false;
   $("chat").hidden = false;
   poll();
@@ -134,7 +82,7 @@ async function forgetEverything() {
     call.tiles?.forEach((entry) => entry.stream.getTracks().forEach((track) => track.stop()));
     delete window.caunoi;
   }
-  stopPreview();
+  check.stop();
   document.querySelectorAll("video, audio").forEach((media) => {
     media.pause();
     media.srcObject = null;
@@ -158,8 +106,4 @@ $("next-patient").addEventListener("submit", async (event) => {
   document.title = "";
   form.submit();
 });
-$("speaker-test").addEventListener("click", playTone);
-$("network-test").addEventListener("click", testNetwork);
 $("continue").addEventListener("click", enterWaitingRoom);
-checkDevices();
-testNetwork();

@@ -1,61 +1,14 @@
 // The patient's visit: a pre-call check, then the waiting room, polled every few seconds (weak 3G
 // drops long-lived connections; a poll just tries again), then the consultation room.
+import { preCallCheck } from "./precall.js";
 import { visitChat } from "./visit_chat.js";
 
 const $ = (id) => document.getElementById(id);
 const t = JSON.parse($("i18n").textContent);
 const encounter = $("visit").dataset.encounter;
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
-let stream = null;
+let check = null; // the pre-call check, until the call takes the camera
 const chat = visitChat(csrf);
-
-async function checkDevices() {
-  try {
-    stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: { ideal: 640 } } });
-    $("preview").srcObject = stream;
-    $("camera-state").textContent = t.camera_ok;
-    const context = new AudioContext();
-    const analyser = context.createAnalyser();
-    context.createMediaStreamSource(stream).connect(analyser);
-    const samples = new Uint8Array(analyser.fftSize);
-    const draw = () => {
-      analyser.getByteTimeDomainData(samples);
-      let peak = 0;
-      for (const s of samples) peak = Math.max(peak, Math.abs(s - 128) / 128);
-      $("mic-level").value = peak;
-      requestAnimationFrame(draw);
-    };
-    draw();
-  } catch (err) {
-    $("camera-state").textContent = t.camera_failed;
-  }
-}
-
-function playTone() {
-  const context = new AudioContext();
-  const oscillator = context.createOscillator();
-  oscillator.frequency.value = 660;
-  oscillator.connect(context.destination);
-  oscillator.start();
-  oscillator.stop(context.currentTime + 0.8);
-  $("speaker-state").textContent = t.speaker_question;
-}
-
-async function testNetwork() {
-  // Round trips to our own server; the verdict a patient can act on, not numbers.
-  $("network-state").textContent = t.network_testing;
-  const times = [];
-  for (let i = 0; i < 5; i += 1) {
-    const start = performance.now();
-    await fetch("/healthz", { cache: "no-store" });
-    times.push(performance.now() - start);
-  }
-  times.sort((a, b) => a - b);
-  const median = times[2];
-  const verdict = median < 150 ? "good" : median < 400 ? "fair" : "poor";
-  $("network-state").textContent = t[`network_${verdict}`];
-  $("network-state").dataset.verdict = verdict;
-}
 
 async function poll() {
   const response = await fetch(`/api/clinics/encounters/${encounter}/waiting`, { cache: "no-store" });
@@ -63,7 +16,7 @@ async function poll() {
   const state = await response.json();
   if (state.status === "in_progress" && state.room) {
     $("position").textContent = t.admitted;
-    stream?.getTracks().forEach((track) => track.stop());
+    check?.stop();
     location.assign(`/visit/${encounter}/call`); // the call, which moves on to the summary at the end
     return;
   }
@@ -137,14 +90,11 @@ async function enter() {
   chat.open(encounter);
 }
 
-$("speaker-test").addEventListener("click", playTone);
-$("network-test").addEventListener("click", testNetwork);
 $("enter").addEventListener("click", enter);
 // A visit that has ended has nothing left to check: its summary is what the patient came back for.
 if ($("visit").dataset.status === "finished") {
   location.replace(`/visit/${encounter}/summary`);
 } else {
-  checkDevices();
-  testNetwork();
+  check = preCallCheck(t);
   loadConsent();
 }
