@@ -27,6 +27,12 @@ function cell(tr, text) {
   return td;
 }
 
+// Each cell carries its column's name, shown beside it when a phone stacks the table (app.css).
+function label(tr) {
+  const names = [...tr.closest("table").querySelectorAll("thead th")].map((th) => th.textContent);
+  [...tr.children].forEach((td, i) => { td.dataset.label = names[i] || ""; });
+}
+
 function button(text, className, onClick) {
   const b = document.createElement("button");
   b.type = "button";
@@ -66,6 +72,7 @@ async function loadDepartments() {
       await refresh();
     }));
     body.append(tr);
+    label(tr);
   }
   const select = document.querySelector("[data-departments]");
   select.replaceChildren(new Option(t.none, ""));
@@ -95,6 +102,7 @@ async function loadPractitioners() {
       if (result) showLink(result);
     }));
     body.append(tr);
+    label(tr);
   }
 }
 
