@@ -5,7 +5,7 @@
 import { Signal } from "./signal.js";
 
 const $ = (id) => document.getElementById(id);
-const t = JSON.parse($("i18n").textContent);
+const t = JSON.parse($("call-i18n").textContent); // web/templates/_call_body.html
 const callEl = $("call");
 const roomName = callEl.dataset.room;
 const canPublish = callEl.dataset.canPublish === "true";
