@@ -133,7 +133,11 @@ async def test_nurse_runs_two_walk_ins_on_one_device_and_nothing_of_the_first_re
         assert trace not in html, f"{trace!r} is still on the station page"
     left = await station.evaluate(STORAGE_JS)
     assert left == {"local": 0, "session": 0, "idb": 0, "caches": 0, "media": 0}, left
-    assert any("Clear-Site-Data" in line and "Cleared data types" in line for line in console), console
+
+    async def site_data_cleared() -> str | None:  # Chromium logs it when it has done it, not before
+        return None if any("Clear-Site-Data" in line and "Cleared data types" in line for line in console) \
+            else f"no Clear-Site-Data report in the console: {console}"
+    await wait_for(site_data_cleared, timeout=10)
 
     async def relay_released() -> str | None:
         room = server.app[SFU].rooms.get(room_a)

@@ -4,7 +4,8 @@
 // #camera-state, #mic-level, #speaker-test/#speaker-state, #network-test/#network-state).
 const $ = (id) => document.getElementById(id);
 
-export function preCallCheck(t) {
+export function preCallCheck() {
+  const t = JSON.parse($("precall-i18n").textContent); // web/templates/clinics/_precall.html
   let preview = null;
 
   async function checkDevices() {

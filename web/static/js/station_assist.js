@@ -14,7 +14,7 @@ const timers = new Set();
 let inCall = false;
 let leaving = false;
 const chat = visitChat(csrf);
-const check = preCallCheck(t);
+const check = preCallCheck();
 
 function later(fn, ms) {
   const id = setTimeout(() => { timers.delete(id); fn(); }, ms);

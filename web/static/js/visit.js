@@ -95,6 +95,6 @@ $("enter").addEventListener("click", enter);
 if ($("visit").dataset.status === "finished") {
   location.replace(`/visit/${encounter}/summary`);
 } else {
-  check = preCallCheck(t);
+  check = preCallCheck();
   loadConsent();
 }
